@@ -1,0 +1,1 @@
+//! dunghan: monitors administrative-procedure files against their published deadlines.

@@ -1,0 +1,3 @@
+//! The `dunghan` binary.
+
+fn main() {}
