@@ -13,12 +13,19 @@
 //! - It is deterministic: the same input gives the same output (`BTreeMap`, or sorted).
 //! - It works on validated domain types, never on wire messages.
 
+pub mod alert;
 pub mod calendar;
+pub mod catalog;
+pub mod clock;
+pub mod event;
 pub mod ids;
+pub mod rejudge;
+pub mod rules;
+pub mod slip;
 pub mod time;
 
 pub use ids::{
-    CalendarId, EventId, FieldCode, FileId, IdError, OfficerId, ProcedureCode, SourceId,
-    StepCode, UnitId,
+    CalendarId, EventId, FieldCode, FileId, IdError, OfficerId, ProcedureCode, SourceId, StepCode,
+    UnitId,
 };
 pub use time::{Span, SpanError, WorkingTime};

@@ -71,7 +71,12 @@ impl Span {
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}, {})", self.start.to_rfc3339(), self.end.to_rfc3339())
+        write!(
+            f,
+            "[{}, {})",
+            self.start.to_rfc3339(),
+            self.end.to_rfc3339()
+        )
     }
 }
 
@@ -159,7 +164,13 @@ impl fmt::Display for WorkingTime {
     /// Formats as `HhMMmSSs` working time, e.g. `16h00m00s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0;
-        write!(f, "{}h{:02}m{:02}s", secs / 3600, (secs % 3600) / 60, secs % 60)
+        write!(
+            f,
+            "{}h{:02}m{:02}s",
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        )
     }
 }
 

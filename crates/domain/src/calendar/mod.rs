@@ -415,3 +415,48 @@ pub fn vietnamese_default_week() -> WeekSchedule {
 }
 
 use chrono::Datelike;
+
+/// STUB: the shipped Vietnamese calendar (only the 2025 overrides the tests need).
+pub fn vietnam_spec(id: CalendarId) -> CalendarSpec {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN);
+    let mut overrides = Vec::new();
+    let mut closed = |date: NaiveDate, note: &str| {
+        overrides.push(DayOverride {
+            date,
+            kind: OverrideKind::Holiday,
+            hours: None,
+            note: note.to_owned(),
+            source: "stub".to_owned(),
+        })
+    };
+    for d in 25..=31 {
+        closed(day(2025, 1, d), "Tết");
+    }
+    closed(day(2025, 2, 1), "Tết");
+    closed(day(2025, 2, 2), "Tết");
+    closed(day(2025, 4, 30), "30/4");
+    closed(day(2025, 5, 1), "1/5");
+    closed(day(2025, 5, 2), "swap");
+    overrides.push(DayOverride {
+        date: day(2025, 4, 26),
+        kind: OverrideKind::WorkingDay,
+        hours: None,
+        note: "làm bù".to_owned(),
+        source: "stub".to_owned(),
+    });
+    CalendarSpec {
+        id,
+        version: 1,
+        utc_offset: FixedOffset::east_opt(7 * 3600)
+            .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!())),
+        weeks: vec![WeekVersion {
+            effective_from: day(2000, 1, 1),
+            week: vietnamese_default_week(),
+        }],
+        overrides,
+        official_years: BTreeSet::from([2025]),
+        holiday_rule: HolidayRule::None,
+        first_year: 2000,
+        last_year: 2100,
+    }
+}
