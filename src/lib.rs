@@ -1,1 +1,6 @@
 //! dunghan: monitors administrative-procedure files against their published deadlines.
+//!
+//! The service crate: configuration, the catalog document, storage, gRPC API and alert
+//! delivery around the pure core in `dunghan-domain`.
+
+pub mod catalog_file;
