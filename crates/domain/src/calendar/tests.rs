@@ -841,3 +841,90 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 }
+
+/// A calendar that exercises what the Vietnamese one does not: a negative offset with half
+/// hours, a week change, adjacent and partial-day hours, working Saturdays, an override
+/// with hours on a working day, and a day whose hours reach 23:59.
+fn odd_calendar() -> &'static Calendar {
+    static CALENDAR: OnceLock<Calendar> = OnceLock::new();
+    CALENDAR.get_or_init(|| {
+        let mut first = WeekSchedule {
+            days: Default::default(),
+        };
+        first.days[0] = hours(&[("00:00", "03:00"), ("03:00", "05:00"), ("22:00", "23:59")]);
+        first.days[2] = hours(&[("09:00", "12:00"), ("12:30", "18:15")]);
+        first.days[5] = hours(&[("08:00", "09:00")]);
+        let mut second = vietnamese_default_week();
+        second.days[6] = hours(&[("10:00", "11:00")]);
+        let spec = CalendarSpec {
+            id: calendar_id("odd"),
+            version: 1,
+            utc_offset: FixedOffset::west_opt(5 * 3600 + 1800).unwrap(),
+            weeks: vec![
+                WeekVersion {
+                    effective_from: date("2023-01-01"),
+                    week: first,
+                },
+                WeekVersion {
+                    effective_from: date("2024-07-17"),
+                    week: second,
+                },
+            ],
+            overrides: vec![
+                day_override("2023-03-01", OverrideKind::Holiday, None),
+                day_override(
+                    "2024-01-03",
+                    OverrideKind::WorkingDay,
+                    Some(hours(&[("13:00", "13:01")])),
+                ),
+                day_override("2024-01-04", OverrideKind::WorkingDay, None),
+                day_override("2025-03-10", OverrideKind::DayOff, None),
+            ],
+            official_years: BTreeSet::new(),
+            holiday_rule: HolidayRule::Vietnam,
+            first_year: 2023,
+            last_year: 2027,
+        };
+        Calendar::compile(spec).unwrap()
+    })
+}
+
+#[test]
+fn odd_calendar_resolves_overrides_and_weeks() {
+    let calendar = odd_calendar();
+    assert_eq!(
+        calendar.hours_on(date("2024-01-03")),
+        hours(&[("13:00", "13:01")])
+    );
+    // A working-day override without hours on a Thursday of the first week gets the
+    // standard day of that week (Wednesday's, the longest among equally common lengths).
+    assert_eq!(
+        calendar.hours_on(date("2024-01-04")),
+        hours(&[("09:00", "12:00"), ("12:30", "18:15")])
+    );
+    assert!(calendar.is_open(at("2023-01-09T03:00:00-05:30")));
+    assert_eq!(
+        calendar.due_at(at("2023-01-09T02:00:00-05:30"), WorkingTime::hours(3)),
+        Ok(at("2023-01-09T05:00:00-05:30"))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn odd_calendar_agrees_with_the_naive_reference(
+        from in instant(),
+        to in instant(),
+        budget in working_time(),
+    ) {
+        let calendar = odd_calendar();
+        prop_assert_eq!(calendar.elapsed(from, to).as_secs(), naive_elapsed(calendar, from, to));
+        let due = calendar.due_at(from, budget).ok();
+        prop_assert_eq!(due, naive_due(calendar, from, budget.as_secs()));
+        if let Some(due) = due {
+            prop_assert_eq!(calendar.elapsed(from, due), budget);
+        }
+        prop_assert_eq!(calendar.next_opening(from).ok(), naive_next_opening(calendar, from));
+    }
+}
