@@ -20,7 +20,9 @@
 //! that falls on a weekly rest day of the week in force (Saturday and Sunday by default),
 //! including the weekend days inside the 5 days of Tết, gives one compensatory day off on
 //! the first following day that is a working day of the week and is neither a holiday nor
-//! already a compensatory day. Two holidays on the same date (Hùng Kings' day can fall on
+//! already a compensatory day. The official notices apply Art. 111(3) the same way to Tết:
+//! Thông báo 5015/TB-LĐTBXH (2023) gives Tết 2024 as "5 days of Tết and 2 compensatory days
+//! for the weekly rest days" (Thu 8/2 – Wed 14/2). Two holidays on the same date (Hùng Kings' day can fall on
 //! 30/4 or 1/5) are treated the same way: the second one is compensated.
 //!
 //! Lunar dates come from [`super::lunar`], the Vietnamese calendar at meridian UTC+7.
