@@ -1,26 +1,51 @@
 //! The working calendar: when a unit is open, and working-time arithmetic on it.
 //!
-//! STUB API (to be replaced by the full implementation): the signatures below are the
-//! contract the rest of the domain uses. A [`CalendarSpec`] is data (default weeks with
-//! effective dates, dated overrides); [`Calendar::compile`] turns it into working intervals
-//! over the horizon with prefix sums of working seconds, so every query is O(log n).
+//! A [`CalendarSpec`] is data: default weeks with effective dates, dated overrides
+//! (holidays, days off, swapped working days, partial days) and a rule for computing public
+//! holidays in years without an official schedule. [`Calendar::compile`] validates it and
+//! expands every local day of the horizon into sorted, disjoint UTC working intervals with
+//! prefix sums of working seconds and a prefix count of working days, so that every query
+//! (next opening, elapsed working time, due time, n-th working day) is a binary search,
+//! O(log n), and never a walk over days.
+//!
+//! Submodules: [`lunar`] (the Vietnamese lunar calendar), `vietnam` (public holidays, the
+//! shipped official schedules and their parser), `year` (the operator's view of one year).
 //!
 //! Local time exists only in this module; the zone is a fixed UTC offset passed in the spec
 //! (Asia/Ho_Chi_Minh has been UTC+7 without daylight saving since 1975).
+//! This module never reads the clock, does no I/O (the official schedule is embedded at
+//! build time) and never panics on input: queries outside the horizon are
+//! [`CalendarError::OutOfRange`]. Instants are counted in whole seconds; a sub-second part
+//! of an instant is ignored by the working-time arithmetic.
 
-use std::collections::BTreeSet;
+mod compile;
+pub mod lunar;
+mod vietnam;
+mod year;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use thiserror::Error;
 
 use crate::ids::CalendarId;
 use crate::time::WorkingTime;
 
+pub use vietnam::{
+    parse_overrides, vietnam_spec, vietnamese_holidays, OFFICIAL_SCHEDULE_CSV,
+    VIETNAM_OFFICIAL_YEARS,
+};
+pub use year::{OverrideOrigin, YearOverride, YearView};
+
 /// Why a calendar cannot be built or a query cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CalendarError {
-    /// The calendar never opens between the instant and the end of its horizon.
-    #[error("calendar {calendar} has no open hours after {after}")]
+    /// The calendar never opens between the instant and the end of its horizon, or a budget
+    /// cannot be spent before the horizon ends.
+    #[error("calendar {calendar} has no open hours after {after} within its horizon")]
     NoOpenHours {
         /// The calendar.
         calendar: CalendarId,
@@ -52,6 +77,31 @@ pub enum CalendarError {
         calendar: CalendarId,
         /// The date named twice.
         date: NaiveDate,
+    },
+    /// A part of the spec other than hours is invalid: no week, a week list out of order,
+    /// hours on a holiday, a horizon out of bounds.
+    #[error("calendar {calendar}: {field} = {value}: {reason}")]
+    InvalidSpec {
+        /// The calendar.
+        calendar: CalendarId,
+        /// Where in the spec, e.g. `weeks[0].effective_from` or `override[2025-01-25].hours`.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A line of an override file cannot be read.
+    #[error("line {line}: {field} {value:?}: {reason}")]
+    Parse {
+        /// The 1-based line number.
+        line: usize,
+        /// The column: `date`, `kind`, `hours`, `note`, `source` or `line`.
+        field: &'static str,
+        /// The offending text.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
@@ -151,18 +201,50 @@ pub enum YearStatus {
 }
 
 /// A compiled calendar: working intervals over the horizon with prefix sums.
+///
+/// Built only by [`Calendar::compile`]; immutable afterwards, cheap to share behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct Calendar {
     spec: CalendarSpec,
+    /// The zone's offset, seconds east of UTC.
+    offset_secs: i64,
+    /// The first local date of the horizon (1 January of `first_year`).
+    first_date: NaiveDate,
+    /// Number of local dates in the horizon.
+    n_days: usize,
+    /// The horizon in UTC seconds since the epoch, `[horizon_start, horizon_end)`.
+    horizon_start: i64,
+    horizon_end: i64,
+    /// Working intervals `[starts[i], ends[i])` in UTC seconds since the epoch: sorted,
+    /// disjoint, and never adjacent (adjacent intervals are merged at compile time).
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    /// `worked[i]` is the working seconds before interval `i`; `worked[n]` is the total.
+    worked: Vec<i64>,
+    /// `working_days[d]` is the number of working days among the first `d` dates.
+    working_days: Vec<u32>,
+    /// The overrides in force, spec and computed, one per date, within the horizon.
+    overrides: BTreeMap<NaiveDate, YearOverride>,
+    /// The hours a working-day override without hours gets, per week version.
+    standard_hours: Vec<Vec<LocalHours>>,
+    /// The standard day's working time in the latest week.
+    standard_day: WorkingTime,
 }
 
 impl Calendar {
     /// Compiles `spec` into working intervals over its horizon.
     ///
+    /// Overrides outside the horizon are validated but have no effect. For years in the
+    /// horizon that are not in `official_years`, the holiday rule's computed overrides are
+    /// added, except on dates the spec already overrides.
+    ///
     /// # Errors
-    /// [`CalendarError::InvalidHours`] or [`CalendarError::DuplicateOverride`] for a bad spec.
+    /// [`CalendarError::InvalidHours`] for reversed, overlapping or unordered hours,
+    /// [`CalendarError::DuplicateOverride`] for two overrides on one date, and
+    /// [`CalendarError::InvalidSpec`] for no week, weeks out of order or starting after the
+    /// horizon, hours on a holiday or day off, or a horizon outside 1900–2200.
     pub fn compile(spec: CalendarSpec) -> Result<Calendar, CalendarError> {
-        Ok(Calendar { spec })
+        compile::compile(spec)
     }
 
     /// The calendar's id.
@@ -190,77 +272,65 @@ impl Calendar {
         instant.with_timezone(&self.spec.utc_offset).naive_local()
     }
 
-    /// The instant of a local wall-clock time.
+    /// The instant of a local wall-clock time (saturating at chrono's range).
     pub fn to_utc(&self, local: NaiveDateTime) -> DateTime<Utc> {
-        (local - self.spec.utc_offset).and_utc()
+        match local.checked_sub_offset(self.spec.utc_offset) {
+            Some(utc) => utc.and_utc(),
+            None if self.offset_secs > 0 => DateTime::<Utc>::MIN_UTC,
+            None => DateTime::<Utc>::MAX_UTC,
+        }
     }
 
     /// Whether the unit is open at `instant` (inside a working interval `[start, end)`).
+    ///
+    /// Outside the horizon the unit is closed.
     pub fn is_open(&self, instant: DateTime<Utc>) -> bool {
-        let local = self.local_time(instant);
-        self.hours_on(local.date())
-            .iter()
-            .any(|hours| hours.start <= local.time() && local.time() < hours.end)
+        let secs = instant.timestamp();
+        let index = self.starts.partition_point(|&start| start <= secs);
+        index > 0 && secs < self.ends[index - 1]
     }
 
-    /// The working hours of a local date (empty when closed).
+    /// The working hours of a local date (empty when closed or outside the horizon).
     pub fn hours_on(&self, date: NaiveDate) -> Vec<LocalHours> {
-        if let Some(found) = self.spec.overrides.iter().find(|o| o.date == date) {
-            return match found.kind {
-                OverrideKind::Holiday | OverrideKind::DayOff => Vec::new(),
-                OverrideKind::WorkingDay => found
-                    .hours
-                    .clone()
-                    .unwrap_or_else(|| self.week_on(date).days[0].clone()),
-            };
+        if self.day_index(date).is_none() {
+            return Vec::new();
         }
-        let week = self.week_on(date);
-        week.days[date.weekday().num_days_from_monday() as usize].clone()
+        self.resolved_hours(date).to_vec()
     }
 
-    /// Whether `date` has working hours.
+    /// Whether `date` has working hours (false outside the horizon).
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        !self.hours_on(date).is_empty()
+        self.day_index(date)
+            .is_some_and(|day| self.working_days[day + 1] > self.working_days[day])
     }
 
     /// The first instant at or after `instant` at which the unit is open.
     ///
     /// # Errors
-    /// [`CalendarError::NoOpenHours`] if it never opens again within the horizon.
+    /// [`CalendarError::OutOfRange`] if `instant` lies outside the horizon;
+    /// [`CalendarError::NoOpenHours`] if the unit never opens again within the horizon.
     pub fn next_opening(&self, instant: DateTime<Utc>) -> Result<DateTime<Utc>, CalendarError> {
-        let mut date = self.local_date(instant);
-        for _ in 0..3660 {
-            for hours in self.hours_on(date) {
-                let start = self.to_utc(date.and_time(hours.start));
-                let end = self.to_utc(date.and_time(hours.end));
-                if instant < end {
-                    return Ok(start.max(instant));
-                }
-            }
-            date = date.succ_opt().ok_or_else(|| self.no_open_hours(instant))?;
+        let secs = self.secs_in_horizon(instant)?;
+        let index = self.ends.partition_point(|&end| end <= secs);
+        let Some(&start) = self.starts.get(index) else {
+            return Err(self.no_open_hours(instant));
+        };
+        if start <= secs {
+            return Ok(instant);
         }
-        Err(self.no_open_hours(instant))
+        self.instant_of(start)
     }
 
     /// Working time in `[from, to)`; zero when `to <= from`.
+    ///
+    /// Instants outside the horizon are clamped to it: the calendar knows no working time
+    /// before its first or after its last day.
     pub fn elapsed(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> WorkingTime {
         if to <= from {
             return WorkingTime::ZERO;
         }
-        let mut total = 0;
-        let mut date = self.local_date(from);
-        while date <= self.local_date(to) {
-            for hours in self.hours_on(date) {
-                let start = self.to_utc(date.and_time(hours.start)).max(from);
-                let end = self.to_utc(date.and_time(hours.end)).min(to);
-                if start < end {
-                    total += (end - start).num_seconds();
-                }
-            }
-            let Some(next) = date.succ_opt() else { break };
-            date = next;
-        }
-        WorkingTime::seconds(total)
+        let worked = self.worked_until(to.timestamp()) - self.worked_until(from.timestamp());
+        WorkingTime::seconds(worked)
     }
 
     /// The earliest instant `t >= start` with `elapsed(start, t) == budget`.
@@ -269,44 +339,47 @@ impl Calendar {
     /// next opening. A zero budget gives `start`.
     ///
     /// # Errors
+    /// [`CalendarError::OutOfRange`] if `start` lies outside the horizon;
     /// [`CalendarError::NoOpenHours`] if the budget cannot be spent within the horizon.
     pub fn due_at(
         &self,
         start: DateTime<Utc>,
         budget: WorkingTime,
     ) -> Result<DateTime<Utc>, CalendarError> {
-        let mut left = budget.as_secs();
-        if left == 0 {
+        let secs = self.secs_in_horizon(start)?;
+        if budget.is_zero() {
             return Ok(start);
         }
-        let mut date = self.local_date(start);
-        for _ in 0..36600 {
-            for hours in self.hours_on(date) {
-                let open = self.to_utc(date.and_time(hours.start)).max(start);
-                let close = self.to_utc(date.and_time(hours.end));
-                if open < close {
-                    let length = (close - open).num_seconds();
-                    if length >= left {
-                        return Ok(open + chrono::Duration::seconds(left));
-                    }
-                    left -= length;
-                }
-            }
-            date = date.succ_opt().ok_or_else(|| self.no_open_hours(start))?;
-        }
-        Err(self.no_open_hours(start))
+        let total = self.worked.last().copied().unwrap_or(0);
+        let target = self
+            .worked_until(secs)
+            .checked_add(budget.as_secs())
+            .filter(|&target| target <= total)
+            .ok_or_else(|| self.no_open_hours(start))?;
+        // The first interval whose end has `target` seconds worked before it; the budget is
+        // used up inside it, in `(start, end]`, so a budget ending at a closing time gives
+        // the closing time.
+        let index = self.worked[1..].partition_point(|&worked_by_end| worked_by_end < target);
+        let (Some(&interval_start), Some(&worked_before)) =
+            (self.starts.get(index), self.worked.get(index))
+        else {
+            return Err(self.no_open_hours(start));
+        };
+        self.instant_of(interval_start + (target - worked_before))
     }
 
     /// The end of the last working interval of `date`, or `None` if it is not a working day.
     pub fn close_of_day(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
-        self.hours_on(date)
+        self.day_index(date)?;
+        self.resolved_hours(date)
             .last()
             .map(|hours| self.to_utc(date.and_time(hours.end)))
     }
 
     /// The start of the first working interval of `date`, or `None` if it is not a working day.
     pub fn opening_of_day(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
-        self.hours_on(date)
+        self.day_index(date)?;
+        self.resolved_hours(date)
             .first()
             .map(|hours| self.to_utc(date.and_time(hours.start)))
     }
@@ -315,41 +388,36 @@ impl Calendar {
     /// working day, else the next working day).
     ///
     /// # Errors
-    /// [`CalendarError::OutOfRange`] past the horizon.
+    /// [`CalendarError::OutOfRange`] if `date` or the answer lies outside the horizon.
     pub fn nth_working_day_after(
         &self,
         date: NaiveDate,
         n: u32,
     ) -> Result<NaiveDate, CalendarError> {
-        let mut current = date;
-        let mut count = 0;
-        if n == 0 && self.is_working_day(date) {
+        let day = self
+            .day_index(date)
+            .ok_or_else(|| self.out_of_range(date))?;
+        let through_date = self.working_days[day + 1];
+        if n == 0 && through_date > self.working_days[day] {
             return Ok(date);
         }
-        for _ in 0..36600 {
-            current = current.succ_opt().ok_or_else(|| self.out_of_range(date))?;
-            if self.is_working_day(current) {
-                count += 1;
-                if count >= n.max(1) {
-                    return Ok(current);
-                }
-            }
+        // The answer is the day whose prefix count (days before it, plus itself) first
+        // reaches `wanted`: the first index `m` with `working_days[m] >= wanted`, minus one.
+        let wanted = u64::from(through_date) + u64::from(n.max(1));
+        let first_reaching = self
+            .working_days
+            .partition_point(|&count| u64::from(count) < wanted);
+        if first_reaching >= self.working_days.len() {
+            return Err(self.out_of_range(date));
         }
-        Err(self.out_of_range(date))
+        self.date_of_index(first_reaching - 1)
+            .ok_or_else(|| self.out_of_range(date))
     }
 
     /// The working time of a standard day (the most common non-zero day length of the
-    /// current week; 8 hours for the Vietnamese default).
+    /// latest week; 8 hours for the Vietnamese default).
     pub fn standard_day(&self) -> WorkingTime {
-        let week = &self.spec.weeks.last().map(|w| w.week.clone());
-        let Some(week) = week else {
-            return WorkingTime::ZERO;
-        };
-        let secs = week.days[0]
-            .iter()
-            .map(|hours| (hours.end - hours.start).num_seconds())
-            .sum();
-        WorkingTime::seconds(secs)
+        self.standard_day
     }
 
     /// Whether a year's holidays are official or provisional.
@@ -363,14 +431,72 @@ impl Calendar {
         }
     }
 
-    fn week_on(&self, date: NaiveDate) -> &WeekSchedule {
-        let mut found = &self.spec.weeks[0].week;
-        for version in &self.spec.weeks {
-            if version.effective_from <= date {
-                found = &version.week;
-            }
+    /// The hours of a date in the horizon: its override's, else its week's.
+    fn resolved_hours(&self, date: NaiveDate) -> &[LocalHours] {
+        let version = self.week_index_on(date);
+        if let Some(found) = self.overrides.get(&date) {
+            return match (found.day.kind, &found.day.hours) {
+                (OverrideKind::Holiday | OverrideKind::DayOff, _) => &[],
+                (OverrideKind::WorkingDay, Some(hours)) => hours,
+                (OverrideKind::WorkingDay, None) => self
+                    .standard_hours
+                    .get(version)
+                    .map_or(&[][..], Vec::as_slice),
+            };
         }
-        found
+        self.spec
+            .weeks
+            .get(version)
+            .map_or(&[][..], |week| week_hours(&week.week, date))
+    }
+
+    /// The index of the week version in force on `date` (the first one before the horizon).
+    fn week_index_on(&self, date: NaiveDate) -> usize {
+        self.spec
+            .weeks
+            .partition_point(|version| version.effective_from <= date)
+            .saturating_sub(1)
+    }
+
+    /// Working seconds from the horizon start to `secs` (clamped to the horizon).
+    fn worked_until(&self, secs: i64) -> i64 {
+        let index = self.starts.partition_point(|&start| start <= secs);
+        if index == 0 {
+            return 0;
+        }
+        let last = index - 1;
+        self.worked[last] + secs.min(self.ends[last]) - self.starts[last]
+    }
+
+    /// The seconds of `instant`, if it lies in the horizon.
+    fn secs_in_horizon(&self, instant: DateTime<Utc>) -> Result<i64, CalendarError> {
+        let secs = instant.timestamp();
+        if secs < self.horizon_start || secs >= self.horizon_end {
+            return Err(CalendarError::OutOfRange {
+                calendar: self.spec.id.clone(),
+                what: instant.to_rfc3339(),
+            });
+        }
+        Ok(secs)
+    }
+
+    /// The index of `date` among the horizon's dates.
+    fn day_index(&self, date: NaiveDate) -> Option<usize> {
+        let day = usize::try_from((date - self.first_date).num_days()).ok()?;
+        (day < self.n_days).then_some(day)
+    }
+
+    /// The date at index `day` of the horizon.
+    fn date_of_index(&self, day: usize) -> Option<NaiveDate> {
+        self.first_date
+            .checked_add_days(chrono::Days::new(u64::try_from(day).ok()?))
+    }
+
+    fn instant_of(&self, secs: i64) -> Result<DateTime<Utc>, CalendarError> {
+        DateTime::from_timestamp(secs, 0).ok_or_else(|| CalendarError::OutOfRange {
+            calendar: self.spec.id.clone(),
+            what: format!("{secs} s after the epoch"),
+        })
     }
 
     fn no_open_hours(&self, after: DateTime<Utc>) -> CalendarError {
@@ -414,49 +540,7 @@ pub fn vietnamese_default_week() -> WeekSchedule {
     WeekSchedule { days }
 }
 
-use chrono::Datelike;
-
-/// STUB: the shipped Vietnamese calendar (only the 2025 overrides the tests need).
-pub fn vietnam_spec(id: CalendarId) -> CalendarSpec {
-    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN);
-    let mut overrides = Vec::new();
-    let mut closed = |date: NaiveDate, note: &str| {
-        overrides.push(DayOverride {
-            date,
-            kind: OverrideKind::Holiday,
-            hours: None,
-            note: note.to_owned(),
-            source: "stub".to_owned(),
-        })
-    };
-    for d in 25..=31 {
-        closed(day(2025, 1, d), "Tết");
-    }
-    closed(day(2025, 2, 1), "Tết");
-    closed(day(2025, 2, 2), "Tết");
-    closed(day(2025, 4, 30), "30/4");
-    closed(day(2025, 5, 1), "1/5");
-    closed(day(2025, 5, 2), "swap");
-    overrides.push(DayOverride {
-        date: day(2025, 4, 26),
-        kind: OverrideKind::WorkingDay,
-        hours: None,
-        note: "làm bù".to_owned(),
-        source: "stub".to_owned(),
-    });
-    CalendarSpec {
-        id,
-        version: 1,
-        utc_offset: FixedOffset::east_opt(7 * 3600)
-            .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!())),
-        weeks: vec![WeekVersion {
-            effective_from: day(2000, 1, 1),
-            week: vietnamese_default_week(),
-        }],
-        overrides,
-        official_years: BTreeSet::from([2025]),
-        holiday_rule: HolidayRule::None,
-        first_year: 2000,
-        last_year: 2100,
-    }
+/// The hours `week` gives the weekday of `date`.
+fn week_hours(week: &WeekSchedule, date: NaiveDate) -> &[LocalHours] {
+    &week.days[date.weekday().num_days_from_monday() as usize]
 }
