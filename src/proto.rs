@@ -40,7 +40,18 @@ pub mod storage {
     }
 }
 
-/// The encoded `FileDescriptorSet` of every proto file under `proto/`, with
-/// their imports and source comments, for gRPC server reflection.
+/// The encoded `FileDescriptorSet` of the wire API (`proto/dunghan/v1`), with
+/// its google.protobuf imports and source comments, for gRPC server reflection.
+///
+/// It holds no storage records, so reflection never exposes the disk format.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/dunghan_descriptor.bin"));
+    include_bytes!(concat!(env!("OUT_DIR"), "/dunghan_v1_descriptor.bin"));
+
+/// The encoded `FileDescriptorSet` of the storage records
+/// (`proto/dunghan/storage/v1`), with imports and source comments.
+///
+/// Never served; the descriptor tests lint it like the wire API.
+pub const STORAGE_FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/dunghan_storage_v1_descriptor.bin"
+));

@@ -11,7 +11,7 @@ use prost_types::{
     ServiceDescriptorProto,
 };
 
-use dunghan::proto::{storage, v1, FILE_DESCRIPTOR_SET};
+use dunghan::proto::{storage, v1, FILE_DESCRIPTOR_SET, STORAGE_FILE_DESCRIPTOR_SET};
 
 // Field numbers of descriptor.proto, which make up source-code-info paths.
 const FILE_MESSAGE_TYPE: i32 = 4;
@@ -75,6 +75,83 @@ fn descriptor_set_declares_every_service_and_rpc() {
         let actual: BTreeSet<&str> = service.method.iter().map(|method| method.name()).collect();
         let wanted: BTreeSet<&str> = rpcs.iter().copied().collect();
         assert_eq!(actual, wanted, "rpcs of {service_name}");
+    }
+}
+
+#[test]
+fn reflection_serves_the_wire_api_only() {
+    let set = wire_descriptor_set();
+    for file in &set.file {
+        assert!(
+            !file.package().starts_with("dunghan.storage."),
+            "{} is a storage record and must not be served",
+            file.name()
+        );
+    }
+    let names: BTreeSet<&str> = set.file.iter().map(|file| file.name()).collect();
+    for file in &set.file {
+        for dependency in &file.dependency {
+            assert!(
+                names.contains(dependency.as_str()),
+                "{} imports {dependency}, which reflection could not resolve",
+                file.name()
+            );
+        }
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1();
+    assert!(reflection.is_ok(), "reflection rejects the descriptor set");
+}
+
+#[test]
+fn event_kinds_follow_the_domain_vocabulary() {
+    // DOMAIN.md section 5.1, plus the pause events for expert councils and
+    // site visits, in field-number order.
+    let expected = [
+        "submitted",
+        "received",
+        "not_accepted",
+        "handed_over",
+        "supplement_requested",
+        "supplement_received",
+        "financial_obligation_requested",
+        "financial_obligation_fulfilled",
+        "consultation_requested",
+        "consultation_answered",
+        "pause_started",
+        "pause_ended",
+        "extended",
+        "withdrawn",
+        "stopped",
+        "rejected",
+        "resolved",
+        "returned",
+    ];
+    let set = descriptor_set();
+    for package in ["dunghan.v1", "dunghan.storage.v1"] {
+        let event = set
+            .file
+            .iter()
+            .filter(|file| file.package() == package)
+            .flat_map(|file| &file.message_type)
+            .find(|message| message.name() == "Event")
+            .unwrap_or_else(|| panic!("{package} has no Event message"));
+        let kind_idx = event
+            .oneof_decl
+            .iter()
+            .position(|oneof| oneof.name() == "kind")
+            .map(index)
+            .expect("Event has a oneof kind");
+        let mut kinds: Vec<(i32, &str)> = event
+            .field
+            .iter()
+            .filter(|field| field.oneof_index == Some(kind_idx))
+            .map(|field| (field.number(), field.name()))
+            .collect();
+        kinds.sort_unstable();
+        let names: Vec<&str> = kinds.iter().map(|(_, name)| *name).collect();
+        assert_eq!(names, expected, "kinds of {package}.Event");
     }
 }
 
@@ -270,9 +347,24 @@ fn storage_event_round_trips_through_prost() {
     assert_eq!(decoded, event);
 }
 
-/// Decodes the descriptor set the build script embedded.
+/// The wire API and storage descriptor sets the build script embedded, merged;
+/// shared imports appear once.
 fn descriptor_set() -> FileDescriptorSet {
-    FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("build.rs writes a valid descriptor set")
+    let mut merged = wire_descriptor_set();
+    let storage_set = FileDescriptorSet::decode(STORAGE_FILE_DESCRIPTOR_SET)
+        .expect("build.rs writes a valid storage descriptor set");
+    for file in storage_set.file {
+        if !merged.file.iter().any(|known| known.name() == file.name()) {
+            merged.file.push(file);
+        }
+    }
+    merged
+}
+
+/// The wire API's descriptor set, as served by reflection.
+fn wire_descriptor_set() -> FileDescriptorSet {
+    FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)
+        .expect("build.rs writes a valid wire descriptor set")
 }
 
 /// The files of our own packages, without imported well-known types.
