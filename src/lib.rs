@@ -4,3 +4,4 @@
 //! delivery around the pure core in `dunghan-domain`.
 
 pub mod catalog_file;
+pub mod proto;
