@@ -4,4 +4,5 @@
 //! delivery around the pure core in `dunghan-domain`.
 
 pub mod catalog_file;
+pub mod cli;
 pub mod proto;

@@ -990,7 +990,7 @@ fn run_clock(
         procedure.deadline.amount,
     ));
 
-    let first_start = clock_start(&calendar, &procedure, received_at)?;
+    let first_start = clock_start(&calendar, procedure.cutoff, received_at)?;
     judgement.explanation.clock_started_at = Some(first_start);
     let mut cycle_start = first_start;
     let finish_at = judgement.finish.as_ref().map(|f| f.at);
@@ -1012,7 +1012,7 @@ fn run_clock(
         }
         match back_at {
             Some(back_at) if finish_at.is_none_or(|f| back_at < f) => {
-                cycle_start = clock_start(&calendar, &procedure, back_at)?;
+                cycle_start = clock_start(&calendar, procedure.cutoff, back_at)?;
                 judgement.explanation.restarts.push(cycle_start);
                 line = cycle_line(&calendar, &procedure, &judgement.waits, cycle_start)?;
             }
@@ -1038,14 +1038,67 @@ fn run_clock(
     Ok(())
 }
 
+/// The deadline rules of a procedure that place a due time: what the receipt slip needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueRule {
+    /// The published deadline.
+    pub deadline: crate::catalog::Deadline,
+    /// How working days are counted.
+    pub counting: CountingRule,
+    /// Same-day cut-off, local time.
+    pub cutoff: Option<chrono::NaiveTime>,
+}
+
+impl DueRule {
+    /// The rules of `procedure`.
+    pub fn of(procedure: &Procedure) -> DueRule {
+        DueRule {
+            deadline: procedure.deadline,
+            counting: procedure.counting,
+            cutoff: procedure.cutoff,
+        }
+    }
+}
+
+/// A due time placed from a receipt, with how it was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueTime {
+    /// When the clock starts (next opening, or next working day after the cut-off).
+    pub clock_start: DateTime<Utc>,
+    /// The working-time budget the deadline stands for from that start.
+    pub budget: WorkingTime,
+    /// The due time, with no pauses.
+    pub due: DateTime<Utc>,
+}
+
+/// Places the due time of a dossier complete at `received_at`, with no pauses: the
+/// computation the receipt slip prints and `dunghan calendar due` shows.
+///
+/// # Errors
+/// [`CalendarError`] if the calendar cannot place it (outside its horizon).
+pub fn due_time(
+    calendar: &Calendar,
+    rule: DueRule,
+    received_at: DateTime<Utc>,
+) -> Result<DueTime, CalendarError> {
+    let clock_start = clock_start(calendar, rule.cutoff, received_at)?;
+    let budget = budget_from(calendar, rule.deadline, rule.counting, clock_start)?;
+    let due = calendar.due_at(clock_start, budget)?;
+    Ok(DueTime {
+        clock_start,
+        budget,
+        due,
+    })
+}
+
 /// The clock start for a dossier complete at `at`: the next opening, or the next working
 /// day's opening when received after the procedure's cut-off.
 fn clock_start(
     calendar: &Calendar,
-    procedure: &Procedure,
+    cutoff: Option<chrono::NaiveTime>,
     at: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, CalendarError> {
-    if let Some(cutoff) = procedure.cutoff {
+    if let Some(cutoff) = cutoff {
         let local = calendar.local_time(at);
         if local.time() > cutoff && calendar.is_working_day(local.date()) {
             let next_day = calendar.nth_working_day_after(local.date(), 1)?;
