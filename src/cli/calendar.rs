@@ -247,8 +247,8 @@ fn run_show(args: &ShowArgs, out: &mut dyn Write) -> Result<(), CliError> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<12} {:<4} {:<12} {:<9} {}",
-        "date", "day", "kind", "origin", "note (source)"
+        "{:<12} {:<4} {:<12} {:<9} note (source)",
+        "date", "day", "kind", "origin"
     )?;
     for o in &view.overrides {
         writeln!(
