@@ -19,7 +19,7 @@ use dunghan_domain::calendar::{
     WeekSchedule, WeekVersion,
 };
 use dunghan_domain::catalog::{
-    Catalog, CountingRule, Deadline, DeadlineUnit, Officer, Procedure, Step, Unit, UnitKind,
+    Catalog, CountingRule, Deadline, DeadlineUnit, Officer, Procedure, Step, Term, Unit, UnitKind,
     WaitKind,
 };
 use dunghan_domain::{
@@ -314,11 +314,24 @@ struct RawUnit {
     kind: String,
     #[serde(default)]
     calendar: Option<String>,
+    /// Shorthand for one open-ended head term from `effective_from`.
     #[serde(default)]
     head: Option<String>,
     #[serde(default)]
+    heads: Vec<RawTerm>,
+    #[serde(default)]
     predecessors: Vec<String>,
     effective_from: String,
+}
+
+/// A dated term: `{ id = "...", from = "2025-01-01", until = "2026-01-01" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTerm {
+    id: String,
+    from: String,
+    #[serde(default)]
+    until: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,8 +339,11 @@ struct RawUnit {
 struct RawOfficer {
     id: String,
     name: String,
+    /// Shorthand for one open-ended membership from `effective_from`.
     #[serde(default)]
     unit: Option<String>,
+    #[serde(default)]
+    memberships: Vec<RawTerm>,
     effective_from: String,
 }
 
@@ -611,6 +627,7 @@ fn convert_unit(raw: &RawUnit, ctx: &mut Ctx<'_>) -> Option<(NaiveDate, Unit)> {
         .head
         .as_deref()
         .map(|h| ctx.id("head", h, OfficerId::new));
+    let heads = terms(ctx, "heads", &raw.heads, OfficerId::new);
     let predecessors: Vec<Option<UnitId>> = raw
         .predecessors
         .iter()
@@ -623,15 +640,20 @@ fn convert_unit(raw: &RawUnit, ctx: &mut Ctx<'_>) -> Option<(NaiveDate, Unit)> {
     if ctx.failed {
         return None;
     }
+    let from = from?;
+    let mut heads = heads?;
+    if let Some(head) = head.flatten() {
+        heads.insert(0, Term::from(head, from));
+    }
     Some((
-        from?,
+        from,
         Unit {
             id: id?,
             name: raw.name.clone(),
             parent: parent.flatten(),
             kind: kind?,
             calendar: calendar?,
-            head: head.flatten(),
+            heads,
             predecessors: predecessors.into_iter().flatten().collect(),
         },
     ))
@@ -640,18 +662,45 @@ fn convert_unit(raw: &RawUnit, ctx: &mut Ctx<'_>) -> Option<(NaiveDate, Unit)> {
 fn convert_officer(raw: &RawOfficer, ctx: &mut Ctx<'_>) -> Option<(NaiveDate, Officer)> {
     let id = ctx.id("id", &raw.id, OfficerId::new);
     let unit = raw.unit.as_deref().map(|u| ctx.id("unit", u, UnitId::new));
+    let memberships = terms(ctx, "memberships", &raw.memberships, UnitId::new);
     let from = ctx.date("effective_from", &raw.effective_from);
     if ctx.failed {
         return None;
     }
+    let from = from?;
+    let mut memberships = memberships?;
+    if let Some(unit) = unit.flatten() {
+        memberships.insert(0, Term::from(unit, from));
+    }
     Some((
-        from?,
+        from,
         Officer {
             id: id?,
             name: raw.name.clone(),
-            unit: unit.flatten(),
+            memberships,
         },
     ))
+}
+
+fn terms<T>(
+    ctx: &mut Ctx<'_>,
+    field: &str,
+    raw: &[RawTerm],
+    make: fn(String) -> Result<T, IdError>,
+) -> Option<Vec<Term<T>>> {
+    let mut terms = Vec::new();
+    for (idx, term) in raw.iter().enumerate() {
+        let value = ctx.id(&format!("{field}[{idx}].id"), &term.id, make);
+        let from = ctx.date(&format!("{field}[{idx}].from"), &term.from);
+        let until = match &term.until {
+            Some(until) => ctx.date(&format!("{field}[{idx}].until"), until).map(Some),
+            None => Some(None),
+        };
+        if let (Some(value), Some(from), Some(until)) = (value, from, until) {
+            terms.push(Term { value, from, until });
+        }
+    }
+    (!ctx.failed).then_some(terms)
 }
 
 fn convert_procedure(raw: &RawProcedure, ctx: &mut Ctx<'_>) -> Option<(NaiveDate, Procedure)> {

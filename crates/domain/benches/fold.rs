@@ -45,7 +45,7 @@ fn catalog() -> Catalog {
                     parent: None,
                     kind: UnitKind::Division,
                     calendar: calendar_id.clone(),
-                    head: None,
+                    heads: Vec::new(),
                     predecessors: Vec::new(),
                 },
             ),

@@ -160,8 +160,8 @@ pub struct Unit {
     pub kind: UnitKind,
     /// The working calendar of the unit.
     pub calendar: CalendarId,
-    /// The head (người đứng đầu) accountable for the unit, if one is appointed.
-    pub head: Option<OfficerId>,
+    /// The heads (người đứng đầu) accountable for the unit, each for a dated term.
+    pub heads: Vec<Term<OfficerId>>,
     /// Units merged into this one; their history stays queryable under this unit.
     pub predecessors: Vec<UnitId>,
 }
@@ -173,8 +173,44 @@ pub struct Officer {
     pub id: OfficerId,
     /// Name.
     pub name: String,
-    /// The unit the officer belongs to; `None` after leaving service.
-    pub unit: Option<UnitId>,
+    /// The units the officer belongs to, each for a dated term.
+    pub memberships: Vec<Term<UnitId>>,
+}
+
+/// A value that holds from a local date until another (exclusive), or open-ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term<T> {
+    /// The value.
+    pub value: T,
+    /// First local date of the term.
+    pub from: NaiveDate,
+    /// First local date after the term; `None` while it lasts.
+    pub until: Option<NaiveDate>,
+}
+
+impl<T> Term<T> {
+    /// An open-ended term from `from`.
+    pub fn from(value: T, from: NaiveDate) -> Self {
+        Self {
+            value,
+            from,
+            until: None,
+        }
+    }
+
+    /// Whether the term covers `date`.
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.from <= date && self.until.is_none_or(|until| date < until)
+    }
+}
+
+/// The value of the latest-starting term that covers `date`.
+pub fn term_at<T>(terms: &[Term<T>], date: NaiveDate) -> Option<&T> {
+    terms
+        .iter()
+        .filter(|term| term.covers(date))
+        .max_by_key(|term| term.from)
+        .map(|term| &term.value)
 }
 
 /// The versions of one catalog object, each in force from its effective local date.
@@ -367,7 +403,7 @@ impl Catalog {
 
     /// The unit an officer belonged to on `date`.
     pub fn officer_unit_at(&self, id: &OfficerId, date: NaiveDate) -> Option<&UnitId> {
-        self.officers.get(id)?.at(date)?.unit.as_ref()
+        term_at(&self.officers.get(id)?.at(date)?.memberships, date)
     }
 
     /// The chain from `unit` up to its root as in force on `date`, `unit` first.
@@ -388,7 +424,7 @@ impl Catalog {
 
     /// The head of `unit` on `date`.
     pub fn head_at(&self, unit: &UnitId, date: NaiveDate) -> Option<&OfficerId> {
-        self.unit_at(unit, date)?.head.as_ref()
+        term_at(&self.unit_at(unit, date)?.heads, date)
     }
 
     /// The calendar with `id`.
@@ -429,9 +465,23 @@ impl Catalog {
                         "calendar",
                     ));
                 }
-                if let Some(head) = &unit.head {
-                    if !self.officers.contains_key(head) {
-                        errors.push(reference_error(&object, "head", head.as_str(), "officer"));
+                for (idx, term) in unit.heads.iter().enumerate() {
+                    if !self.officers.contains_key(&term.value) {
+                        let field = format!("heads[{idx}]");
+                        errors.push(reference_error(
+                            &object,
+                            &field,
+                            term.value.as_str(),
+                            "officer",
+                        ));
+                    }
+                    if term.until.is_some_and(|until| until <= term.from) {
+                        errors.push(CatalogError {
+                            object: object.clone(),
+                            field: format!("heads[{idx}].until"),
+                            value: term.until.map(|d| d.to_string()).unwrap_or_default(),
+                            reason: "must be after the term's start".to_owned(),
+                        });
                     }
                 }
                 if self.ancestry_at(id, *from).len() > 64 {
@@ -450,12 +500,12 @@ impl Catalog {
         }
         for (id, versions) in &self.officers {
             for (from, officer) in versions.iter() {
-                if let Some(unit) = &officer.unit {
-                    if !self.units.contains_key(unit) {
+                for (idx, term) in officer.memberships.iter().enumerate() {
+                    if !self.units.contains_key(&term.value) {
                         errors.push(reference_error(
                             &format!("officer {id} (from {from})"),
-                            "unit",
-                            unit.as_str(),
+                            &format!("memberships[{idx}]"),
+                            term.value.as_str(),
                             "unit",
                         ));
                     }
@@ -545,6 +595,21 @@ mod tests {
     }
 
     #[test]
+    fn terms_pick_the_holder_on_a_date() {
+        let terms = vec![
+            Term {
+                value: "old",
+                from: date(2020, 1, 1),
+                until: Some(date(2025, 3, 1)),
+            },
+            Term::from("new", date(2025, 3, 1)),
+        ];
+        assert_eq!(term_at(&terms, date(2019, 12, 31)), None);
+        assert_eq!(term_at(&terms, date(2025, 2, 28)), Some(&"old"));
+        assert_eq!(term_at(&terms, date(2025, 3, 1)), Some(&"new"));
+    }
+
+    #[test]
     fn ancestry_follows_dated_parents_and_stops_on_cycles() {
         let mut catalog = Catalog::default();
         let unit = |id: &str, parent: Option<&str>| Unit {
@@ -553,7 +618,7 @@ mod tests {
             parent: parent.map(|p| UnitId::new(p).unwrap()),
             kind: UnitKind::Division,
             calendar: CalendarId::new("vn").unwrap(),
-            head: None,
+            heads: Vec::new(),
             predecessors: Vec::new(),
         };
         catalog.units.insert(

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use crate::alert::{alert_plan, AlertKind};
 use crate::calendar::{vietnam_spec, Calendar, DayOverride, OverrideKind};
 use crate::catalog::{
-    Catalog, CountingRule, Deadline, DeadlineUnit, Officer, Procedure, Step, Unit, UnitKind,
+    Catalog, CountingRule, Deadline, DeadlineUnit, Officer, Procedure, Step, Term, Unit, UnitKind,
     Versioned, WaitKind,
 };
 use crate::clock::{judge, FileVerdict, Judgement, Policy, RuleSet, Standing, Verdict};
@@ -102,7 +102,10 @@ impl Scenario {
                         parent: parent.map(|p| UnitId::new(p).expect("id")),
                         kind,
                         calendar: CalendarId::new("vn").expect("id"),
-                        head: head.map(|o| OfficerId::new(o).expect("id")),
+                        heads: head
+                            .map(|o| Term::from(OfficerId::new(o).expect("id"), since))
+                            .into_iter()
+                            .collect(),
                         predecessors: Vec::new(),
                     },
                 ),
@@ -118,7 +121,10 @@ impl Scenario {
                     Officer {
                         id: OfficerId::new(officer).expect("id"),
                         name: officer.to_owned(),
-                        unit: Some(UnitId::new(officer_unit(officer)).expect("id")),
+                        memberships: vec![Term::from(
+                            UnitId::new(officer_unit(officer)).expect("id"),
+                            since,
+                        )],
                     },
                 ),
             );
