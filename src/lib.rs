@@ -1,1 +1,3 @@
 //! dunghan: monitors administrative-procedure files against their published deadlines.
+
+pub mod store;
