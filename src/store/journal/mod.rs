@@ -58,10 +58,16 @@
 //! answers all of them, so concurrent appends share a sync (group commit).
 //!
 //! If a write or sync fails, the writer is poisoned: that batch and every later append fail, and
-//! the writer never syncs again. Retrying `fsync` is not safe: Linux may drop the dirty pages,
-//! mark them clean and report success next time ("fsyncgate"). The service must restart; recovery
-//! then reads what is really on disk, and records of a failed batch may or may not be there, with
-//! contiguous sequence numbers either way.
+//! nothing is acknowledged again. Retrying `fsync` is not safe: Linux may drop the dirty pages,
+//! mark them clean and report success next time ("fsyncgate"). The poisoned writer cuts the
+//! segment back to its synced length, so that the page cache no longer shows records that may not
+//! be on disk. The service must restart; recovery then reads what is on disk, and records of a
+//! failed batch may or may not be there, with contiguous sequence numbers either way. If even that
+//! cut fails (logged at `error`), or the writer fails to start on a sync error, reboot the machine
+//! before restarting the service, so that recovery reads the disk rather than stale cache.
+//!
+//! When the writer starts, it syncs the last segment and the directory: recovered records, and
+//! the entry of a segment created just before a failure, may have been volatile until then.
 //!
 //! # Simulation
 //!

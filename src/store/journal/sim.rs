@@ -45,6 +45,17 @@ struct SimState {
     generation: u64,
     fail_next_sync: bool,
     fail_next_write: bool,
+    /// Mutating operations left before the simulated process dies; `Some(0)` means dead.
+    halt_countdown: Option<u64>,
+}
+
+/// Whether a mutating operation runs, given [`SimDisk::halt_after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tick {
+    Run,
+    /// The process dies during this operation: a write applies a random prefix, then fails.
+    Dying,
+    Dead,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +110,7 @@ impl SimDisk {
                 generation: 0,
                 fail_next_sync: false,
                 fail_next_write: false,
+                halt_countdown: None,
             }),
         }
     }
@@ -116,10 +128,12 @@ impl SimDisk {
             generation,
             fail_next_sync,
             fail_next_write,
+            halt_countdown,
         } = &mut *state;
         *generation += 1;
         *fail_next_sync = false;
         *fail_next_write = false;
+        *halt_countdown = None;
         files.retain(|_, file| file.entry_durable || rng.chance(1, 2));
         for file in files.values_mut() {
             let mut kept = file.durable.clone();
@@ -156,6 +170,15 @@ impl SimDisk {
         self.lock().fail_next_write = true;
     }
 
+    /// Simulates the process dying during the `n_ops`-th next mutating operation (create,
+    /// write, sync, truncate; 0 and 1 both mean the next one).
+    ///
+    /// That operation fails, a write after appending a random prefix of its bytes; every later
+    /// mutating operation fails without effect until [`SimDisk::crash`]. Reads keep working.
+    pub fn halt_after(&self, n_ops: u64) {
+        self.lock().halt_countdown = Some(n_ops.max(1));
+    }
+
     /// Clears pending fault injections.
     pub fn clear_faults(&self) {
         let mut state = self.lock();
@@ -190,6 +213,29 @@ impl SimDisk {
 }
 
 impl SimState {
+    fn tick(&mut self) -> Tick {
+        match &mut self.halt_countdown {
+            None => Tick::Run,
+            Some(0) => Tick::Dead,
+            Some(left) => {
+                *left -= 1;
+                if *left == 0 {
+                    Tick::Dying
+                } else {
+                    Tick::Run
+                }
+            }
+        }
+    }
+
+    /// Fails a mutating operation that has no partial effect, if the process is dying or dead.
+    fn check_alive(&mut self) -> io::Result<()> {
+        match self.tick() {
+            Tick::Run => Ok(()),
+            Tick::Dying | Tick::Dead => Err(halted()),
+        }
+    }
+
     fn file_for(&mut self, handle: &SimFile) -> io::Result<&mut FileState> {
         if handle.generation != self.generation {
             return Err(io::Error::other("simulated handle from before a crash"));
@@ -256,6 +302,7 @@ impl Disk for SimDisk {
 
     fn create(&self, path: &Path) -> io::Result<SimFile> {
         let mut state = self.lock();
+        state.check_alive()?;
         if state.files.contains_key(path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -285,7 +332,11 @@ impl Disk for SimDisk {
 
     fn write_all(&self, handle: &mut SimFile, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
-        let fail = std::mem::take(&mut state.fail_next_write);
+        let tick = state.tick();
+        if tick == Tick::Dead {
+            return Err(halted());
+        }
+        let fail = std::mem::take(&mut state.fail_next_write) || tick == Tick::Dying;
         let n_written = if fail {
             state.rng.below(bytes.len() as u64 + 1) as usize
         } else {
@@ -303,6 +354,7 @@ impl Disk for SimDisk {
 
     fn sync_data(&self, handle: &mut SimFile) -> io::Result<()> {
         let mut state = self.lock();
+        state.check_alive()?;
         let fail = std::mem::take(&mut state.fail_next_sync);
         let mut rng = state.rng.clone();
         let file = state.file_for(handle)?;
@@ -320,6 +372,7 @@ impl Disk for SimDisk {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.check_alive()?;
         if std::mem::take(&mut state.fail_next_sync) {
             return Err(io::Error::other("simulated directory sync failure"));
         }
@@ -339,6 +392,7 @@ impl Disk for SimDisk {
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut state = self.lock();
+        state.check_alive()?;
         let fail = std::mem::take(&mut state.fail_next_sync);
         let file = state
             .files
@@ -353,6 +407,10 @@ impl Disk for SimDisk {
         file.entry_durable = true;
         Ok(())
     }
+}
+
+fn halted() -> io::Error {
+    io::Error::other("simulated process death")
 }
 
 #[cfg(test)]

@@ -463,6 +463,58 @@ async fn journal_failed_write_poisons_the_writer() {
     assert_eq!(journal.recovery().last_seq, 0);
 }
 
+/// Regression (simulation seed 1051): the directory sync after creating a segment failed, the
+/// service restarted without a reboot, and the writer appended to the new segment, whose
+/// directory entry was still volatile; a crash then dropped the segment with acknowledged
+/// records. The writer now syncs the directory when it starts.
+#[test]
+fn journal_restart_after_failed_directory_sync_keeps_new_segment() {
+    let dir = Path::new("/sim/data/journal");
+    let config = JournalConfig {
+        segment_bytes: 60,
+        queue_capacity: 4,
+    };
+    for seed in 0..20 {
+        let disk = Arc::new(SimDisk::new(seed));
+        let journal = Journal::open_on(Arc::clone(&disk), dir, config.clone()).unwrap();
+        let mut appender = Appender::start(journal).unwrap();
+        assert_eq!(
+            appender.commit(&[vec![payload(1, 40)]])[0]
+                .as_ref()
+                .unwrap(),
+            &(1..2)
+        );
+        // The next record does not fit: rotation creates segment 2, then its directory sync fails.
+        disk.fail_next_sync();
+        let results = appender.commit(&[vec![payload(2, 40)]]);
+        assert!(
+            matches!(&results[0], Err(JournalError::SyncFailed { path, .. }) if path == dir),
+            "{results:?}"
+        );
+        assert!(appender.close().is_err());
+        drop(appender);
+
+        let journal = Journal::open_on(Arc::clone(&disk), dir, config.clone()).unwrap();
+        assert_eq!(journal.recovery().segments, 2);
+        let mut appender = Appender::start(journal).unwrap();
+        assert_eq!(
+            appender.commit(&[vec![payload(3, 40)]])[0]
+                .as_ref()
+                .unwrap(),
+            &(2..3)
+        );
+        drop(appender);
+        disk.crash();
+
+        let journal = Journal::open_on(Arc::clone(&disk), dir, config.clone()).unwrap();
+        assert_eq!(
+            read_all(journal.read_from(0)),
+            vec![(1, payload(1, 40)), (2, payload(3, 40))],
+            "seed {seed}"
+        );
+    }
+}
+
 #[test]
 fn journal_error_messages_name_the_values() {
     let err = JournalError::Damaged {
@@ -496,6 +548,33 @@ struct Model {
     acked: BTreeMap<u64, Vec<u8>>,
     /// Records whose append failed: each may be recovered, and then only with this payload.
     maybe: BTreeMap<u64, Vec<u8>>,
+    coverage: Coverage,
+}
+
+/// How often the simulation reached the cases it exists for; a run that never reaches them
+/// proves nothing.
+#[derive(Debug, Default, Clone, Copy)]
+struct Coverage {
+    crashes: u64,
+    acked_records: u64,
+    failed_appends: u64,
+    /// Recoveries that truncated a torn or garbage tail.
+    truncations: u64,
+    /// Records of failed appends that a recovery found anyway.
+    unacked_recovered: u64,
+    /// Recoveries that found more than one segment.
+    multi_segment_recoveries: u64,
+}
+
+impl Coverage {
+    fn add(&mut self, other: Coverage) {
+        self.crashes += other.crashes;
+        self.acked_records += other.acked_records;
+        self.failed_appends += other.failed_appends;
+        self.truncations += other.truncations;
+        self.unacked_recovered += other.unacked_recovered;
+        self.multi_segment_recoveries += other.multi_segment_recoveries;
+    }
 }
 
 /// Where `open_and_check` makes a sync fail.
@@ -520,12 +599,40 @@ fn simulation_seeds() -> std::ops::Range<u64> {
 
 #[test]
 fn journal_simulation_keeps_every_acknowledged_record() {
-    for seed in simulation_seeds() {
-        simulate(seed);
+    let seeds = simulation_seeds();
+    let n_seeds = seeds.end - seeds.start;
+    let mut coverage = Coverage::default();
+    for seed in seeds {
+        coverage.add(simulate(seed));
+    }
+    // Shown with `--nocapture`, so that a long run reports what it exercised.
+    eprintln!("journal simulation: {n_seeds} seeds, {coverage:?}");
+    if n_seeds >= 100 {
+        let Coverage {
+            crashes,
+            acked_records,
+            failed_appends,
+            truncations,
+            unacked_recovered,
+            multi_segment_recoveries,
+        } = coverage;
+        for (what, count) in [
+            ("crashes", crashes),
+            ("acknowledged records", acked_records),
+            ("failed appends", failed_appends),
+            ("truncated tails", truncations),
+            ("recovered records of failed appends", unacked_recovered),
+            ("recoveries of several segments", multi_segment_recoveries),
+        ] {
+            assert!(
+                count > 0,
+                "the simulation never reached {what}: {coverage:?}"
+            );
+        }
     }
 }
 
-fn simulate(seed: u64) {
+fn simulate(seed: u64) -> Coverage {
     let mut rng = SimRng::new(seed);
     let disk = Arc::new(SimDisk::new(seed ^ 0x5EED_D15C));
     let dir = Path::new("/sim/data/journal");
@@ -546,14 +653,21 @@ fn simulate(seed: u64) {
             // Recovery or the first sync failed on an injected fault: a restart after a failed
             // sync must not trust the page cache, so model a reboot.
             disk.crash();
+            model.coverage.crashes += 1;
             continue;
         };
         let mut next_seq = model.acked.keys().last().map_or(1, |last| last + 1);
         let mut is_poisoned = false;
+        let mut is_halting = false;
         for _ in 0..1 + rng.below(30) {
-            match rng.below(12) {
+            match rng.below(14) {
                 0 => disk.fail_next_sync(),
                 1 => disk.fail_next_write(),
+                12 if !is_halting => {
+                    // A crash in the middle of a batch: between writes, before or after a sync.
+                    disk.halt_after(rng.below(8));
+                    is_halting = true;
+                }
                 2 | 3 => check_live_read(seed, &disk, &appender, &model, &mut rng),
                 _ => commit_random(
                     seed,
@@ -565,9 +679,10 @@ fn simulate(seed: u64) {
                 ),
             }
         }
-        if rng.chance(2, 3) {
+        if is_halting || rng.chance(2, 3) {
             drop(appender);
             disk.crash();
+            model.coverage.crashes += 1;
         } else {
             let closed = appender.close();
             assert_eq!(
@@ -582,7 +697,9 @@ fn simulate(seed: u64) {
     disk.crash();
     disk.clear_faults();
     let journal = Journal::open_on(Arc::clone(&disk), dir, config).unwrap();
-    check_recovered(seed, &journal, &model);
+    check_recovered(seed, &journal, &mut model);
+    model.coverage.crashes += 1;
+    model.coverage
 }
 
 /// Opens the journal twice (recovery must be idempotent), checks its content against the model,
@@ -635,13 +752,23 @@ fn open_and_check(
 }
 
 /// Checks a recovered journal against the model and returns its records.
-fn check_recovered(seed: u64, journal: &Journal<SimDisk>, model: &Model) -> Vec<(u64, Vec<u8>)> {
+fn check_recovered(
+    seed: u64,
+    journal: &Journal<SimDisk>,
+    model: &mut Model,
+) -> Vec<(u64, Vec<u8>)> {
     let records: Vec<(u64, Vec<u8>)> = journal
         .read_from(0)
         .collect::<Result<_, _>>()
         .unwrap_or_else(|err| panic!("seed {seed}: replay failed: {err:?}"));
     check_records(seed, &records, 1, model);
     let recovery = journal.recovery();
+    model.coverage.unacked_recovered += records
+        .iter()
+        .filter(|(seq, _)| !model.acked.contains_key(seq))
+        .count() as u64;
+    model.coverage.truncations += u64::from(recovery.bytes_truncated > 0);
+    model.coverage.multi_segment_recoveries += u64::from(recovery.segments > 1);
     assert_eq!(recovery.records, records.len() as u64, "seed {seed}");
     assert_eq!(recovery.last_seq, records.len() as u64, "seed {seed}");
     let last_acked = model.acked.keys().last().copied().unwrap_or(0);
@@ -747,10 +874,12 @@ fn commit_random(
         match result {
             Ok(range) => {
                 assert_eq!(range, &expected, "seed {seed}");
+                model.coverage.acked_records += expected.end - expected.start;
                 model.acked.extend(records);
             }
             Err(JournalError::SyncFailed { .. } | JournalError::Io { .. }) => {
                 *is_poisoned = true;
+                model.coverage.failed_appends += 1;
                 model.maybe.extend(records);
             }
             Err(err) => panic!("seed {seed}: unexpected {err:?}"),

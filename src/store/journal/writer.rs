@@ -249,9 +249,13 @@ impl<D: Disk> Appender<D> {
                 let mut file = disk
                     .open_append(&last.path)
                     .map_err(|err| JournalError::io("open for appending", &last.path, err))?;
-                // Records recovered after a crash may have been in the page cache only.
+                // Records recovered after a crash may have been in the page cache only, and so
+                // may the segment's directory entry, if the last run failed to sync the
+                // directory after creating it (found by the simulation, seed 1051).
                 disk.sync_data(&mut file)
                     .map_err(|err| JournalError::sync(&last.path, err))?;
+                disk.sync_dir(&dir)
+                    .map_err(|err| JournalError::sync(&dir, err))?;
                 (file, last.synced_len)
             }
             None => {
