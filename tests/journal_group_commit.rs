@@ -71,12 +71,15 @@ async fn journal_concurrent_appends_share_syncs_and_get_distinct_sequences() {
     assert_eq!(stats.appends, n_total);
     assert_eq!(stats.records, n_total);
     assert_eq!(stats.synced_seq, n_total);
-    // With 64 appenders in flight, each sync covers many appends.
-    assert!(
-        stats.syncs * 4 <= n_total,
-        "{} syncs for {n_total} appends",
-        stats.syncs
-    );
+    // With many appenders in flight, each sync covers many appends. (One task appending alone
+    // waits for each sync, which is the baseline the report compares against.)
+    if n_tasks >= 16 {
+        assert!(
+            stats.syncs * 4 <= n_total,
+            "{} syncs for {n_total} appends",
+            stats.syncs
+        );
+    }
 
     if std::env::var_os("DUNGHAN_JOURNAL_REPORT").is_some() {
         eprintln!(

@@ -196,9 +196,10 @@ impl<D: Disk> JournalWriter<D> {
             Err(_) => Ok(()),
         };
         let thread = self.lock_thread().take();
+        // The thread has answered the shutdown (or is gone) and only returns now, so joining
+        // blocks for moments at most; no runtime is needed for it.
         if let Some(thread) = thread {
-            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
+            if thread.join().is_err() {
                 return Err(JournalError::WriterPanicked);
             }
         }
