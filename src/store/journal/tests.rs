@@ -284,6 +284,34 @@ fn journal_segment_named_zero_is_an_error_and_other_files_are_ignored() {
 }
 
 #[test]
+fn journal_segment_names_sort_like_their_numbers() {
+    let dir = Path::new("/data/journal");
+    let numbers = [1u64, 2, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX];
+    let names: Vec<String> = numbers
+        .iter()
+        .map(|first_seq| {
+            let path = segment_path(dir, *first_seq);
+            path.file_name().unwrap().to_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, names);
+    assert_eq!(names[0], "00000000000000000001.seg");
+    for (name, first_seq) in names.iter().zip(numbers) {
+        assert_eq!(parse_segment_name(name), Some(first_seq));
+    }
+    for not_a_segment in [
+        "1.seg",
+        "0000000000000000000a.seg",
+        "00000000000000000001.log",
+        "",
+    ] {
+        assert_eq!(parse_segment_name(not_a_segment), None, "{not_a_segment}");
+    }
+}
+
+#[test]
 fn journal_config_out_of_range_is_refused() {
     let temp = tempfile::tempdir().unwrap();
     let config = JournalConfig {

@@ -245,7 +245,7 @@ impl<D: Disk> Appender<D> {
             recovery,
         } = journal;
         let next_seq = recovery.last_seq + 1;
-        let (file, written_len) = match segments.last() {
+        let (file, written_len, segment_path) = match segments.last() {
             Some(last) => {
                 let mut file = disk
                     .open_append(&last.path)
@@ -257,23 +257,19 @@ impl<D: Disk> Appender<D> {
                     .map_err(|err| JournalError::sync(&last.path, err))?;
                 disk.sync_dir(&dir)
                     .map_err(|err| JournalError::sync(&dir, err))?;
-                (file, last.synced_len)
+                (file, last.synced_len, last.path.clone())
             }
             None => {
                 let path = segment_path(&dir, next_seq);
                 let file = create_segment(disk.as_ref(), &dir, &path)?;
                 segments.push(SegmentInfo {
-                    path,
+                    path: path.clone(),
                     first_seq: next_seq,
                     synced_len: 0,
                 });
-                (file, 0)
+                (file, 0, path)
             }
         };
-        let segment_path = segments
-            .last()
-            .map(|segment| segment.path.clone())
-            .expect("the branch above found or created a last segment");
         let shared = Arc::new(Shared::default());
         shared
             .synced_seq
