@@ -6,3 +6,4 @@
 pub mod catalog_file;
 pub mod cli;
 pub mod proto;
+pub mod store;
