@@ -1,6 +1,13 @@
 //! Durable storage.
 //!
-//! Owns the event journal, the source of truth for every acknowledged event.
+//! Owns the event journal, the source of truth for every acknowledged event, and the derived
+//! state in sled (`state`), which can always be rebuilt from the journal.
 //! It must never let an engine type (`sled::IVec`, `sled::Tree`, `sled::Error`) leave this module.
 
 pub mod journal;
+mod keys;
+pub mod state;
+
+pub use state::{
+    DedupeEntry, FileStatus, FileSummary, StateBatch, Store, StoreError, SummaryStanding,
+};
