@@ -95,7 +95,6 @@ impl Principal {
     ///
     /// # Errors
     /// `PERMISSION_DENIED` naming the role needed and the token's name and role.
-    #[allow(clippy::result_large_err)] // `Status` is tonic's error type; handlers return it as is.
     pub fn require(&self, needed: Role) -> Result<(), Status> {
         if self.role.allows(needed) {
             return Ok(());
@@ -197,7 +196,6 @@ impl From<AuthError> for Status {
 /// # Errors
 /// The returned closure fails with `UNAUTHENTICATED` when [`Authenticator::authenticate`]
 /// fails.
-#[allow(clippy::result_large_err)] // tonic's `Interceptor` signature returns `Status`.
 pub fn interceptor(
     auth: Arc<Authenticator>,
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
@@ -219,7 +217,6 @@ pub fn interceptor(
 /// # Errors
 /// `INTERNAL` if the request did not pass through the interceptor: a wiring bug, logged at
 /// `error`.
-#[allow(clippy::result_large_err)] // `Status` is tonic's error type; handlers return it as is.
 pub fn principal<T>(request: &Request<T>) -> Result<&Principal, Status> {
     request.extensions().get::<Principal>().ok_or_else(|| {
         tracing::error!("request reached a handler without the authentication interceptor");
@@ -422,6 +419,47 @@ mod tests {
         assert!(!principal.may_touch(&[unit("79.761"), unit("79")]));
         assert!(!principal.may_touch(&[]));
         assert!(Principal::open().may_touch(&[]));
+    }
+
+    /// A log sink shared between the subscriber and the test.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn interceptor_logs_token_names_never_tokens() {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let intercept = interceptor(Arc::new(authenticator()));
+            for token in [TOKEN, "dh_wrong-token"] {
+                let mut request = Request::new(());
+                request
+                    .metadata_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
+                let _ = intercept(request);
+            }
+        });
+        let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("token_name=hcm-center"), "{logs}");
+        assert!(logs.contains("unknown bearer token"), "{logs}");
+        for secret in [TOKEN, "dh_wrong-token", &hash_token(TOKEN)] {
+            assert!(!logs.contains(secret), "{secret} in {logs}");
+        }
     }
 
     #[test]
