@@ -345,6 +345,11 @@ pub enum ConfigWarning {
         /// The listen address.
         listen: SocketAddr,
     },
+    /// The metrics endpoint, which has no authentication, listens beyond loopback.
+    MetricsBeyondLoopback {
+        /// The metrics address.
+        metrics_listen: SocketAddr,
+    },
 }
 
 /// Why a token could not be generated.
@@ -439,6 +444,11 @@ impl Config {
             warnings.push(ConfigWarning::TokensWithoutTls {
                 listen: self.listen,
             });
+        }
+        if let Some(metrics_listen) = self.metrics_listen {
+            if !metrics_listen.ip().is_loopback() {
+                warnings.push(ConfigWarning::MetricsBeyondLoopback { metrics_listen });
+            }
         }
         warnings
     }
@@ -557,6 +567,11 @@ impl fmt::Display for ConfigWarning {
             ConfigWarning::TokensWithoutTls { listen } => write!(
                 f,
                 "listening on {listen} without TLS: bearer tokens travel in clear text"
+            ),
+            ConfigWarning::MetricsBeyondLoopback { metrics_listen } => write!(
+                f,
+                "metrics listen on {metrics_listen} without authentication: anyone who reaches \
+                 it can read them"
             ),
         }
     }
@@ -892,6 +907,7 @@ units = ["79"]
             ..ServeArgs::default()
         };
         let config = from_text(&text, &args).unwrap();
+        assert!(config.warnings().is_empty(), "{:?}", config.warnings());
         assert_eq!(config.listen, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("here"));
         assert_eq!(config.log_format, LogFormat::Human);
@@ -900,7 +916,7 @@ units = ["79"]
     }
 
     #[test]
-    fn environment_reaches_args_through_clap() {
+    fn flags_carry_their_environment_variables() {
         use clap::Parser;
 
         #[derive(Debug, Parser)]
@@ -908,8 +924,8 @@ units = ["79"]
             #[command(flatten)]
             serve: ServeArgs,
         }
-        // Clap reads `env` attributes from the process environment; parsing with
-        // `try_parse_from` and no flags checks the attribute names without touching it.
+        // Setting variables would race with other tests, so this checks the flags and the
+        // names of their variables; clap itself gives a flag precedence over its variable.
         let cli =
             Cli::try_parse_from(["dunghan", "--listen", "127.0.0.1:1", "--log", "debug"]).unwrap();
         assert_eq!(cli.serve.listen, Some("127.0.0.1:1".parse().unwrap()));
@@ -931,6 +947,18 @@ units = ["79"]
                 "DUNGHAN_METRICS_LISTEN"
             ]
         );
+    }
+
+    #[test]
+    fn metrics_beyond_loopback_is_a_warning() {
+        let args = ServeArgs {
+            metrics_listen: Some("0.0.0.0:9090".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let warnings = load(&args).unwrap().warnings();
+        assert!(warnings.contains(&ConfigWarning::MetricsBeyondLoopback {
+            metrics_listen: "0.0.0.0:9090".parse().unwrap()
+        }));
     }
 
     #[test]
