@@ -3,7 +3,10 @@
 //! The service crate: configuration, the catalog document, storage, gRPC API and alert
 //! delivery around the pure core in `dunghan-domain`.
 
+pub mod auth;
 pub mod catalog_file;
 pub mod cli;
+pub mod config;
 pub mod proto;
 pub mod store;
+pub mod tls;
