@@ -4,6 +4,7 @@
 //! state in sled (`state`), which can always be rebuilt from the journal.
 //! It must never let an engine type (`sled::IVec`, `sled::Tree`, `sled::Error`) leave this module.
 
+pub mod codec;
 pub mod journal;
 mod keys;
 pub mod state;
