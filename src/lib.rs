@@ -8,6 +8,8 @@ pub mod auth;
 pub mod catalog_file;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod proto;
+pub mod server;
 pub mod store;
 pub mod tls;

@@ -1,10 +1,15 @@
-//! The `dunghan` binary: parses the command line and runs a subcommand.
+//! The `dunghan` binary: parses the command line, sets up logging, and runs a subcommand.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use dunghan::cli::calendar::{self, CalendarArgs};
+use dunghan::config::{self, Config, LogFormat, ServeArgs};
+use dunghan::engine::SystemClock;
+use dunghan::server;
 
 /// dunghan ("đúng hạn", on time): monitors administrative-procedure files against their
 /// published processing deadlines.
@@ -17,23 +22,99 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service (defaults: 127.0.0.1:50051, data in ./dunghan-data, the shipped
+    /// Vietnamese calendar).
+    Serve(ServeArgs),
+    /// Rebuild the derived state from the journal alone (the service must be stopped).
+    Rebuild(RebuildArgs),
     /// Show a year of a calendar, or compute a due time by hand.
     Calendar(CalendarArgs),
+    /// Make a new client token and print it with the hash to put in the configuration.
+    TokenNew,
+}
+
+#[derive(Debug, Args)]
+struct RebuildArgs {
+    /// The data directory of the stopped service.
+    #[arg(long, env = "DUNGHAN_DATA_DIR", default_value = "./dunghan-data")]
+    data_dir: PathBuf,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let result = match &cli.command {
-        Command::Calendar(args) => calendar::run(args, &mut out),
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Rebuild(args) => rebuild(&args),
+        Command::Calendar(args) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            calendar::run(&args, &mut out).map_err(|err| err.to_string())
+        }
+        Command::TokenNew => (|| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let output = config::token_new_output().map_err(|err| err.to_string())?;
+            writeln!(out, "{output}").map_err(|err| err.to_string())
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let _ = out.flush();
-            let _ = writeln!(std::io::stderr(), "error: {err}");
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the async runtime: {err}"))
+}
+
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let config = config::load(args).map_err(|err| err.to_string())?;
+    init_tracing(&config);
+    for warning in config.warnings() {
+        tracing::warn!(%warning, "configuration");
+    }
+    runtime()?.block_on(async {
+        let running = server::start(&config, Arc::new(SystemClock))
+            .await
+            .map_err(|err| err.to_string())?;
+        running
+            .serve_until(server::shutdown_signal())
+            .await
+            .map_err(|err| err.to_string())
+    })
+}
+
+fn rebuild(args: &RebuildArgs) -> Result<(), String> {
+    let config = Config {
+        data_dir: args.data_dir.clone(),
+        ..Config::default()
+    };
+    init_tracing(&config);
+    runtime()?.block_on(async {
+        let replayed = server::rebuild(&config.data_dir)
+            .await
+            .map_err(|err| err.to_string())?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        writeln!(out, "rebuilt the state from {replayed} journal records")
+            .map_err(|err| err.to_string())
+    })
 }

@@ -711,7 +711,7 @@ fn wait_kind_to_pb(wait: WaitKind) -> v1::WaitKind {
 }
 
 /// Validates a required deadline: amount at least 1, a known unit.
-fn deadline_from_pb(field: String, pb: Option<&v1::Deadline>) -> Result<Deadline, FieldError> {
+pub fn deadline_from_pb(field: String, pb: Option<&v1::Deadline>) -> Result<Deadline, FieldError> {
     let Some(pb) = pb else {
         return Err(FieldError::missing(field, "deadline is required"));
     };
@@ -742,7 +742,8 @@ fn deadline_from_pb(field: String, pb: Option<&v1::Deadline>) -> Result<Deadline
     })
 }
 
-fn deadline_to_pb(deadline: Deadline) -> v1::Deadline {
+/// The wire form of a deadline.
+pub fn deadline_to_pb(deadline: Deadline) -> v1::Deadline {
     let unit = match deadline.unit {
         DeadlineUnit::WorkingHours => v1::DeadlineUnit::WorkingHours,
         DeadlineUnit::WorkingDays => v1::DeadlineUnit::WorkingDays,
@@ -755,7 +756,7 @@ fn deadline_to_pb(deadline: Deadline) -> v1::Deadline {
 }
 
 /// Validates a required civil date; year 0 means absent.
-fn date_from_pb(field: String, pb: Option<&v1::Date>) -> Result<NaiveDate, FieldError> {
+pub fn date_from_pb(field: String, pb: Option<&v1::Date>) -> Result<NaiveDate, FieldError> {
     match pb {
         Some(pb) if pb.year != 0 => {
             let shown = format!("{:04}-{:02}-{:02}", pb.year, pb.month, pb.day);
@@ -780,7 +781,8 @@ fn optional_date_from_pb(
     }
 }
 
-fn date_to_pb(date: NaiveDate) -> v1::Date {
+/// The wire form of a local date.
+pub fn date_to_pb(date: NaiveDate) -> v1::Date {
     v1::Date {
         year: date.year(),
         // Month and day are at most 12 and 31.
@@ -852,4 +854,64 @@ fn hours_to_pb(hours: &[LocalHours]) -> Vec<v1::OpenPeriod> {
 
 fn optional_to_string<T: fmt::Display>(value: Option<&T>) -> String {
     value.map(ToString::to_string).unwrap_or_default()
+}
+
+/// The wire counting rule of a domain rule for a deadline of `unit`.
+pub fn counting_rule_to_pb(
+    counting: dunghan_domain::catalog::CountingRule,
+    unit: dunghan_domain::catalog::DeadlineUnit,
+) -> v1::CountingRule {
+    use dunghan_domain::catalog::{CountingRule, DeadlineUnit};
+    match (counting, unit) {
+        (CountingRule::WorkingHours, DeadlineUnit::CalendarDays) => v1::CountingRule::CalendarDays,
+        (CountingRule::WorkingHours, DeadlineUnit::WorkingHours | DeadlineUnit::WorkingDays) => {
+            v1::CountingRule::WorkingHours
+        }
+        (CountingRule::CivilCode, _) => v1::CountingRule::CivilCode,
+    }
+}
+
+/// The domain counting rule of a wire value (unspecified means working hours).
+///
+/// # Errors
+/// [`FieldError`] (Invalid) for an unknown value.
+pub fn counting_rule_from_pb(
+    field: String,
+    raw: i32,
+) -> Result<dunghan_domain::catalog::CountingRule, FieldError> {
+    use dunghan_domain::catalog::CountingRule;
+    match v1::CountingRule::try_from(raw) {
+        Ok(
+            v1::CountingRule::Unspecified
+            | v1::CountingRule::WorkingHours
+            | v1::CountingRule::CalendarDays,
+        ) => Ok(CountingRule::WorkingHours),
+        Ok(v1::CountingRule::CivilCode) => Ok(CountingRule::CivilCode),
+        Err(_) => Err(FieldError::invalid(
+            field,
+            raw.to_string(),
+            "is not a known counting rule",
+        )),
+    }
+}
+
+/// The wire weekday of a chrono weekday.
+pub fn weekday_to_pb(weekday: chrono::Weekday) -> v1::Weekday {
+    match weekday {
+        chrono::Weekday::Mon => v1::Weekday::Monday,
+        chrono::Weekday::Tue => v1::Weekday::Tuesday,
+        chrono::Weekday::Wed => v1::Weekday::Wednesday,
+        chrono::Weekday::Thu => v1::Weekday::Thursday,
+        chrono::Weekday::Fri => v1::Weekday::Friday,
+        chrono::Weekday::Sat => v1::Weekday::Saturday,
+        chrono::Weekday::Sun => v1::Weekday::Sunday,
+    }
+}
+
+/// A length of working time as a wire duration.
+pub fn working_time_to_pb(time: dunghan_domain::WorkingTime) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: time.as_secs(),
+        nanos: 0,
+    }
 }

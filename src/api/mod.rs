@@ -1,7 +1,10 @@
 //! The gRPC face of the service: conversions between the wire API (`dunghan.v1`) and the
-//! domain types, and (in later work) the tonic services.
+//! domain types, the tonic services, and the mapping of errors to statuses.
 //!
 //! This module must never be used by `store`, `alerts` or `domain`: dependencies point from
 //! `api` inwards only.
 
+pub mod catalog;
 pub mod convert;
+pub mod ingest;
+mod status;

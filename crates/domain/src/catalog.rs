@@ -262,7 +262,7 @@ impl<T> Versioned<T> {
     }
 
     /// Every version, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = (&NaiveDate, &T)> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&NaiveDate, &T)> {
         self.versions.iter()
     }
 }

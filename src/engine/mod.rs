@@ -1,0 +1,706 @@
+//! The engine: the one owner of writes. It classifies incoming events (accepted, duplicate,
+//! conflict, out of scope), appends the accepted ones to the journal and waits for the
+//! sync, then applies them to the derived state and answers.
+//!
+//! It runs on its own thread, fed by a bounded command queue: a full queue is refused at
+//! once ([`EngineError::Overloaded`], which the API maps to RESOURCE_EXHAUSTED) rather than
+//! buffered without bound. Each cycle drains every queued command, so concurrent clients
+//! share one journal sync (group commit). Replay at start-up and `dunghan rebuild` go
+//! through the same [`apply`](Engine::apply_entries) path as live events, so the derived
+//! state is always "the journal up to `applied_seq`".
+//!
+//! It never reads the wall clock directly: `now` comes from the injected [`Clock`].
+
+mod catalog;
+mod replay;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use dunghan_domain::alert::alert_plan;
+use dunghan_domain::catalog::Catalog;
+use dunghan_domain::clock::{judge, Judgement, Policy};
+use dunghan_domain::event::{Event, EventKind, FileHistory, RecordedEvent};
+use dunghan_domain::{EventId, FileId, UnitId};
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+pub use catalog::{CatalogChange, CatalogOutcome};
+
+use crate::store::codec::{self, CodecError, JournalEntry};
+use crate::store::journal::{JournalError, JournalWriter, RealDisk};
+use crate::store::{FileSummary, StateBatch, Store, StoreError};
+
+/// Where "now" comes from; tests inject a controlled clock.
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Which units a caller may push events for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestScope {
+    /// Every unit.
+    All,
+    /// The subtrees rooted at these units.
+    Subtrees(Vec<UnitId>),
+}
+
+/// A validated event to ingest, with who pushed it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The event.
+    pub event: Event,
+    /// The name of the token (or `open`) that pushed it.
+    pub recorded_by: String,
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// New and now durable, at this journal position.
+    Accepted {
+        /// Journal sequence number.
+        seq: u64,
+    },
+    /// The same event id with the same content is already stored.
+    Duplicate,
+    /// The same event id with different content is stored; this one was refused.
+    Conflict {
+        /// Content hash of the stored event.
+        stored_hash: [u8; 32],
+        /// Content hash of the refused event.
+        received_hash: [u8; 32],
+        /// The file the stored event belongs to.
+        stored_file: FileId,
+    },
+    /// Refused: the caller may not push events for this file's units.
+    OutOfScope {
+        /// Why, naming the unit or file.
+        message: String,
+    },
+}
+
+/// Why the engine could not do what was asked.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The command queue is full: shed load.
+    #[error("the ingest queue is full; retry later")]
+    Overloaded,
+    /// The engine has stopped (shutting down, or a failed journal).
+    #[error("the engine is not running")]
+    Stopped,
+    /// The journal failed; nothing in this cycle was acknowledged.
+    #[error("journal failure: {0}")]
+    Journal(#[from] JournalError),
+    /// The derived state failed.
+    #[error("state failure: {0}")]
+    Store(#[from] StoreError),
+    /// A journal or state record cannot be decoded.
+    #[error("record failure: {0}")]
+    Codec(#[from] CodecError),
+    /// A journaled catalog change cannot be applied (a calendar that does not compile).
+    #[error("catalog change cannot be applied: {0}")]
+    InvalidCatalog(String),
+}
+
+/// An ingest command waiting in a cycle: scope, events, and where to answer.
+type PendingIngest = (
+    IngestScope,
+    Vec<Candidate>,
+    oneshot::Sender<Result<Vec<Outcome>, EngineError>>,
+);
+
+/// Commands, the only way to change state.
+enum Command {
+    Ingest {
+        scope: IngestScope,
+        candidates: Vec<Candidate>,
+        reply: oneshot::Sender<Result<Vec<Outcome>, EngineError>>,
+    },
+    Catalog {
+        changes: Vec<CatalogChange>,
+        actor: String,
+        dry_run: bool,
+        reply: oneshot::Sender<Result<CatalogOutcome, EngineError>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+}
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Commands waiting at most (each carries up to a batch of events).
+    pub queue_commands: usize,
+    /// Events applied per cycle at most.
+    pub max_cycle_events: usize,
+    /// The domain's thresholds.
+    pub policy: Policy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            queue_commands: 1024,
+            max_cycle_events: 20_000,
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// A cheap handle to the engine thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: SyncSender<Command>,
+    catalog: Arc<RwLock<Arc<Catalog>>>,
+    store: Store,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle").finish_non_exhaustive()
+    }
+}
+
+/// The engine thread's state.
+pub struct Engine {
+    store: Store,
+    journal: JournalWriter<RealDisk>,
+    catalog: Arc<Catalog>,
+    shared_catalog: Arc<RwLock<Arc<Catalog>>>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    max_cycle_events: usize,
+    runtime: tokio::runtime::Handle,
+}
+
+impl EngineHandle {
+    /// Pushes events; resolves once every accepted one is durable and applied.
+    ///
+    /// # Errors
+    /// [`EngineError::Overloaded`] at once if the queue is full; others if the journal or
+    /// state failed (then nothing in the request was acknowledged).
+    pub async fn ingest(
+        &self,
+        scope: IngestScope,
+        candidates: Vec<Candidate>,
+    ) -> Result<Vec<Outcome>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Ingest {
+            scope,
+            candidates,
+            reply,
+        })?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Applies catalog changes (all or nothing), or only checks them with `dry_run`.
+    ///
+    /// # Errors
+    /// As [`EngineHandle::ingest`]. Invalid changes are an [`CatalogOutcome`], not an error.
+    pub async fn change_catalog(
+        &self,
+        changes: Vec<CatalogChange>,
+        actor: String,
+        dry_run: bool,
+    ) -> Result<CatalogOutcome, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Catalog {
+            changes,
+            actor,
+            dry_run,
+            reply,
+        })?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Stops the engine after the commands already queued; syncs the journal and flushes.
+    ///
+    /// # Errors
+    /// [`EngineError`] if the final sync or flush failed.
+    pub async fn shutdown(&self) -> Result<(), EngineError> {
+        let (reply, answer) = oneshot::channel();
+        // Shutdown waits for room rather than being shed.
+        let commands = self.commands.clone();
+        tokio::task::spawn_blocking(move || commands.send(Command::Shutdown { reply }))
+            .await
+            .map_err(|_| EngineError::Stopped)?
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// The catalog in force now (shared, cheap to clone).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The derived state, for reads.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn send(&self, command: Command) -> Result<(), EngineError> {
+        self.commands.try_send(command).map_err(|err| match err {
+            TrySendError::Full(_) => EngineError::Overloaded,
+            TrySendError::Disconnected(_) => EngineError::Stopped,
+        })
+    }
+}
+
+impl Engine {
+    /// Loads the catalog from the state, replays the journal past `applied_seq`, and starts
+    /// the engine thread.
+    ///
+    /// `base_catalog` is the catalog before any stored change (the shipped calendar).
+    ///
+    /// # Errors
+    /// [`EngineError`] if replay fails.
+    pub fn start(
+        store: Store,
+        journal: JournalWriter<RealDisk>,
+        base_catalog: Catalog,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(EngineHandle, JoinHandle<()>), EngineError> {
+        let catalog = catalog::load_stored(&store, base_catalog)?;
+        let shared_catalog = Arc::new(RwLock::new(Arc::new(catalog.clone())));
+        let mut engine = Engine {
+            store: store.clone(),
+            journal,
+            catalog: Arc::new(catalog),
+            shared_catalog: shared_catalog.clone(),
+            policy: config.policy,
+            clock,
+            max_cycle_events: config.max_cycle_events,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let replayed = engine.replay()?;
+        tracing::info!(
+            replayed,
+            applied_seq = engine.store.applied_seq()?,
+            "journal replayed"
+        );
+        let (commands, queue) = mpsc::sync_channel(config.queue_commands.max(1));
+        let thread = std::thread::Builder::new()
+            .name("dunghan-engine".to_owned())
+            .spawn(move || engine.run(&queue))
+            .map_err(|_| EngineError::Stopped)?;
+        Ok((
+            EngineHandle {
+                commands,
+                catalog: shared_catalog,
+                store,
+            },
+            thread,
+        ))
+    }
+
+    fn run(mut self, queue: &Receiver<Command>) {
+        loop {
+            let wait = self.time_to_next_deadline();
+            let first = match queue.recv_timeout(wait) {
+                Ok(command) => Some(command),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let Some(first) = first else {
+                if let Err(err) = self.refresh_due() {
+                    tracing::error!(error = %err, "refreshing due files failed");
+                }
+                continue;
+            };
+            let mut batch = vec![first];
+            let mut n_events = count_events(&batch[0]);
+            while n_events < self.max_cycle_events {
+                match queue.try_recv() {
+                    Ok(command) => {
+                        n_events += count_events(&command);
+                        batch.push(command);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if self.cycle(batch) {
+                break;
+            }
+        }
+        tracing::info!("engine stopped");
+    }
+
+    /// Runs one cycle; returns whether the engine must stop.
+    fn cycle(&mut self, commands: Vec<Command>) -> bool {
+        let mut ingests = Vec::new();
+        let mut stop = None;
+        for command in commands {
+            match command {
+                Command::Ingest {
+                    scope,
+                    candidates,
+                    reply,
+                } => ingests.push((scope, candidates, reply)),
+                Command::Catalog {
+                    changes,
+                    actor,
+                    dry_run,
+                    reply,
+                } => {
+                    // Catalog changes are rare: settle pending ingests first to keep order.
+                    self.ingest_all(std::mem::take(&mut ingests));
+                    let _ = reply.send(self.change_catalog(changes, &actor, dry_run));
+                }
+                Command::Shutdown { reply } => stop = Some(reply),
+            }
+        }
+        self.ingest_all(ingests);
+        if let Some(reply) = stop {
+            let result = self
+                .runtime
+                .block_on(self.journal.shutdown())
+                .map_err(EngineError::from)
+                .and_then(|()| self.store.flush().map_err(EngineError::from));
+            let _ = reply.send(result);
+            return true;
+        }
+        false
+    }
+
+    fn ingest_all(&mut self, ingests: Vec<PendingIngest>) {
+        if ingests.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        // Classify every event of every command; accepted ones get a journal payload.
+        let mut in_cycle: HashMap<EventId, (FileId, [u8; 32])> = HashMap::new();
+        let mut outcomes: Vec<Vec<Option<Outcome>>> = Vec::with_capacity(ingests.len());
+        let mut payloads = Vec::new();
+        let mut accepted: Vec<(usize, usize, RecordedEvent, [u8; 32], String)> = Vec::new();
+        let mut failure = None;
+        for (command_idx, (scope, candidates, _)) in ingests.iter().enumerate() {
+            let mut these = Vec::with_capacity(candidates.len());
+            for (event_idx, candidate) in candidates.iter().enumerate() {
+                match self.classify(scope, candidate, &in_cycle) {
+                    Ok(Some(outcome)) => these.push(Some(outcome)),
+                    Ok(None) => {
+                        let hash = codec::content_hash(&candidate.event);
+                        let recorded = RecordedEvent {
+                            event: candidate.event.clone(),
+                            recorded_at: now,
+                        };
+                        in_cycle.insert(
+                            candidate.event.id.clone(),
+                            (candidate.event.file_id.clone(), hash),
+                        );
+                        payloads.push(codec::encode_event_record(
+                            &recorded,
+                            &candidate.recorded_by,
+                            hash,
+                        ));
+                        accepted.push((
+                            command_idx,
+                            event_idx,
+                            recorded,
+                            hash,
+                            candidate.recorded_by.clone(),
+                        ));
+                        these.push(None);
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        these.push(None);
+                    }
+                }
+            }
+            outcomes.push(these);
+        }
+        if failure.is_none() && !payloads.is_empty() {
+            match self.runtime.block_on(self.journal.append(payloads)) {
+                Ok(range) => {
+                    let entries: Vec<(u64, JournalEntry)> = accepted
+                        .iter()
+                        .zip(range)
+                        .map(|((_, _, recorded, hash, by), seq)| {
+                            (
+                                seq,
+                                JournalEntry::Event {
+                                    recorded: recorded.clone(),
+                                    recorded_by: by.clone(),
+                                    content_hash: *hash,
+                                },
+                            )
+                        })
+                        .collect();
+                    let seqs: Vec<u64> = entries.iter().map(|(seq, _)| *seq).collect();
+                    match self.apply_entries(entries) {
+                        Ok(()) => {
+                            for ((command_idx, event_idx, ..), seq) in accepted.iter().zip(seqs) {
+                                outcomes[*command_idx][*event_idx] =
+                                    Some(Outcome::Accepted { seq });
+                            }
+                        }
+                        Err(err) => failure = Some(err),
+                    }
+                }
+                Err(err) => failure = Some(EngineError::Journal(err)),
+            }
+        }
+        for ((_, _, reply), these) in ingests.into_iter().zip(outcomes) {
+            let answer = match &failure {
+                Some(err) => Err(clone_error(err)),
+                None => Ok(these
+                    .into_iter()
+                    .map(|o| o.unwrap_or(Outcome::Duplicate))
+                    .collect()),
+            };
+            let _ = reply.send(answer);
+        }
+        if let Some(err) = failure {
+            tracing::error!(error = %err, "ingest cycle failed; nothing in it was acknowledged");
+        }
+    }
+
+    /// `Ok(None)`: new and in scope. `Ok(Some(outcome))`: decided without the journal.
+    fn classify(
+        &self,
+        scope: &IngestScope,
+        candidate: &Candidate,
+        in_cycle: &HashMap<EventId, (FileId, [u8; 32])>,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let event = &candidate.event;
+        let known = match in_cycle.get(&event.id) {
+            Some((file, hash)) => Some((file.clone(), *hash)),
+            None => self
+                .store
+                .dedupe(&event.id)?
+                .map(|entry| (entry.file_id, entry.content_hash)),
+        };
+        if let Some((stored_file, stored_hash)) = known {
+            let received_hash = codec::content_hash(event);
+            if stored_hash == received_hash && stored_file == event.file_id {
+                return Ok(Some(Outcome::Duplicate));
+            }
+            return Ok(Some(Outcome::Conflict {
+                stored_hash,
+                received_hash,
+                stored_file,
+            }));
+        }
+        if let Some(message) = self.out_of_scope(scope, event)? {
+            return Ok(Some(Outcome::OutOfScope { message }));
+        }
+        Ok(None)
+    }
+
+    /// Why `scope` may not push `event`, if it may not.
+    ///
+    /// A scoped caller may push events for files received by a unit in its subtrees. For a
+    /// file not received yet, the units the event itself names must be in scope; an event
+    /// that names no unit for a file not yet received cannot be checked and is refused.
+    fn out_of_scope(
+        &self,
+        scope: &IngestScope,
+        event: &Event,
+    ) -> Result<Option<String>, EngineError> {
+        let IngestScope::Subtrees(roots) = scope else {
+            return Ok(None);
+        };
+        let date = event.occurred_at.date_naive();
+        let in_scope = |unit: &UnitId| {
+            self.catalog
+                .ancestry_at(unit, date)
+                .iter()
+                .any(|ancestor| roots.contains(ancestor))
+        };
+        let receiving = self
+            .store
+            .file(&event.file_id)?
+            .and_then(|summary| summary.receiving.map(|h| h.unit));
+        let named: Vec<&UnitId> = match &event.kind {
+            EventKind::Received { holder, .. } => vec![&holder.unit],
+            EventKind::HandedOver { from, to, .. } => vec![&from.unit, &to.unit],
+            _ => Vec::new(),
+        };
+        let message = match (&receiving, named.first()) {
+            (Some(unit), _) if in_scope(unit) => return Ok(None),
+            (Some(unit), _) => format!("file {} was received by unit {unit}, outside this token's units", event.file_id),
+            (None, Some(_)) if named.iter().all(|unit| in_scope(unit)) => return Ok(None),
+            (None, Some(unit)) => format!("unit {unit} is outside this token's units"),
+            (None, None) => format!(
+                "file {} has not been received yet, so its units cannot be checked; send its received event first",
+                event.file_id
+            ),
+        };
+        Ok(Some(message))
+    }
+
+    /// Applies journal entries to the derived state, atomically, up to the last one's
+    /// sequence. Used by live ingest, catalog changes, replay and rebuild.
+    pub(crate) fn apply_entries(
+        &mut self,
+        entries: Vec<(u64, JournalEntry)>,
+    ) -> Result<(), EngineError> {
+        let Some(last_seq) = entries.last().map(|(seq, _)| *seq) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let mut batch = StateBatch::new();
+        let mut by_file: BTreeMap<FileId, Vec<(u64, RecordedEvent, [u8; 32])>> = BTreeMap::new();
+        let mut rejudge_unjudged = false;
+        for (seq, entry) in entries {
+            match entry {
+                JournalEntry::Event {
+                    recorded,
+                    content_hash,
+                    ..
+                } => by_file
+                    .entry(recorded.event.file_id.clone())
+                    .or_default()
+                    .push((seq, recorded, content_hash)),
+                JournalEntry::Catalog(change) => {
+                    // Events before a catalog change are judged under the old catalog in
+                    // the same way as live: apply them first.
+                    self.apply_files(std::mem::take(&mut by_file), now, &mut batch)?;
+                    self.catalog = Arc::new(catalog::apply_change(&self.catalog, &change)?);
+                    batch.put_catalog(seq, codec::encode_catalog_change(&change));
+                    rejudge_unjudged = true;
+                }
+                JournalEntry::Rejudge(_) => {}
+            }
+        }
+        self.apply_files(by_file, now, &mut batch)?;
+        if rejudge_unjudged {
+            self.publish_catalog();
+            for file in self.store.unjudged_files()? {
+                self.refold(&file, Vec::new(), last_seq, now, &mut batch)?;
+            }
+        }
+        batch.set_applied_seq(last_seq);
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
+    fn apply_files(
+        &mut self,
+        by_file: BTreeMap<FileId, Vec<(u64, RecordedEvent, [u8; 32])>>,
+        now: DateTime<Utc>,
+        batch: &mut StateBatch,
+    ) -> Result<(), EngineError> {
+        for (file, events) in by_file {
+            let last_seq = events.iter().map(|(seq, ..)| *seq).max().unwrap_or(0);
+            for (_, recorded, hash) in &events {
+                batch.put_event(
+                    &file,
+                    &recorded.event.id,
+                    codec::encode_stored_event(recorded),
+                );
+                batch.put_dedupe(&recorded.event.id, &file, *hash);
+            }
+            let new = events
+                .into_iter()
+                .map(|(_, recorded, _)| recorded)
+                .collect();
+            self.refold(&file, new, last_seq, now, batch)?;
+        }
+        Ok(())
+    }
+
+    /// Re-folds one file with its stored events plus `new` ones and stores its summary.
+    fn refold(
+        &self,
+        file: &FileId,
+        new: Vec<RecordedEvent>,
+        journal_position: u64,
+        now: DateTime<Utc>,
+        batch: &mut StateBatch,
+    ) -> Result<Judgement, EngineError> {
+        let previous = self.store.file(file)?;
+        let mut history = FileHistory::new(file.clone());
+        for record in self.store.event_records(file)? {
+            let recorded = codec::decode_stored_event(&record)?;
+            let _ = history.insert(recorded);
+        }
+        for recorded in new {
+            let _ = history.insert(recorded);
+        }
+        let judgement = judge(&self.catalog, &self.policy, &history);
+        let plan = alert_plan(&judgement, &self.policy, now);
+        let position = previous.as_ref().map_or(journal_position, |p| {
+            p.journal_position.max(journal_position)
+        });
+        let summary = FileSummary::of(&judgement, plan.next_at, position, history.newest());
+        batch.put_file(&summary, previous.as_ref())?;
+        Ok(judgement)
+    }
+
+    /// Re-folds files whose next alert instant has come, so the deadline index moves on.
+    fn refresh_due(&mut self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let due = self.store.deadlines_until(now)?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let applied = self.store.applied_seq()?;
+        let mut batch = StateBatch::new();
+        for (_, file) in due {
+            self.refold(&file, Vec::new(), applied, now, &mut batch)?;
+        }
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
+    fn time_to_next_deadline(&self) -> StdDuration {
+        const IDLE: StdDuration = StdDuration::from_secs(60);
+        let Ok(Some(next)) = self.store.next_deadline() else {
+            return IDLE;
+        };
+        let wait = next - self.clock.now();
+        wait.to_std().unwrap_or(StdDuration::ZERO).min(IDLE)
+    }
+
+    fn publish_catalog(&self) {
+        match self.shared_catalog.write() {
+            Ok(mut guard) => *guard = self.catalog.clone(),
+            Err(poisoned) => *poisoned.into_inner() = self.catalog.clone(),
+        }
+    }
+}
+
+fn count_events(command: &Command) -> usize {
+    match command {
+        Command::Ingest { candidates, .. } => candidates.len(),
+        Command::Catalog { .. } | Command::Shutdown { .. } => 1,
+    }
+}
+
+/// Engine errors are shared by every reply of a failed cycle.
+fn clone_error(err: &EngineError) -> EngineError {
+    match err {
+        EngineError::Overloaded => EngineError::Overloaded,
+        EngineError::Stopped => EngineError::Stopped,
+        EngineError::Journal(_)
+        | EngineError::Store(_)
+        | EngineError::Codec(_)
+        | EngineError::InvalidCatalog(_) => EngineError::Store(StoreError::Engine {
+            op: "ingest",
+            message: err.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,317 @@
+//! Starting and stopping the service: open the journal and the state, replay, start the
+//! engine, serve gRPC (with health and reflection), and shut down in order.
+//!
+//! Shutdown order: stop accepting and let in-flight calls finish (tonic's graceful
+//! shutdown), then stop the engine (which syncs the journal and flushes the state), then
+//! join its thread. Nothing acknowledged is lost at any step: acks are only sent after the
+//! journal sync.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server as TonicServer;
+use tower::ServiceBuilder;
+
+use crate::api::catalog::CatalogApi;
+use crate::api::ingest::IngestApi;
+use crate::auth::{self, Authenticator};
+use crate::catalog_file::{self, Format};
+use crate::config::Config;
+use crate::engine::{CatalogChange, Clock, Engine, EngineConfig, EngineError, EngineHandle};
+use crate::proto::{self, v1 as pb};
+use crate::store::journal::{journal_dir, Journal, JournalConfig, JournalError};
+use crate::store::{Store, StoreError};
+use crate::tls;
+
+/// Why the service could not start or stop cleanly.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// The data directory cannot be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The journal cannot be opened or recovered.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    /// The state cannot be opened.
+    #[error("state: {0}")]
+    Store(#[from] StoreError),
+    /// The engine failed (replay, or the final sync).
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    /// The catalog document given in the configuration is invalid.
+    #[error("catalog {path}:\n{errors}")]
+    Catalog {
+        /// The document.
+        path: String,
+        /// Every problem, one per line.
+        errors: String,
+    },
+    /// Authentication or TLS cannot be set up.
+    #[error("security setup: {0}")]
+    Security(String),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on (the real port when configured with port 0).
+    pub local_addr: SocketAddr,
+    engine: EngineHandle,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<Result<(), tonic::transport::Error>>,
+    engine_thread: std::thread::JoinHandle<()>,
+}
+
+/// Opens the data, replays the journal, and starts serving.
+///
+/// # Errors
+/// [`ServeError`] naming what could not be opened, recovered or bound.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let journal = Journal::open(
+        &journal_dir(&config.data_dir),
+        JournalConfig {
+            segment_bytes: config.journal_segment_bytes,
+            ..JournalConfig::default()
+        },
+    )?;
+    let recovery = journal.recovery().clone();
+    tracing::info!(
+        records = recovery.records,
+        last_seq = recovery.last_seq,
+        bytes_truncated = recovery.bytes_truncated,
+        "journal recovered"
+    );
+    let writer = journal.start_writer()?;
+    let store = Store::open(&config.data_dir.join("state"))?;
+    let (engine, engine_thread) = Engine::start(
+        store,
+        writer,
+        catalog_file::default_catalog(),
+        EngineConfig::default(),
+        clock,
+    )?;
+    if let Some(path) = &config.catalog {
+        load_configured_catalog(&engine, path).await?;
+    }
+    let authenticator = Arc::new(
+        Authenticator::new(&config.tokens).map_err(|err| ServeError::Security(err.to_string()))?,
+    );
+    if authenticator.is_open() {
+        tracing::warn!(listen = %config.listen, "no tokens configured: serving open, on loopback only");
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::ingest_service_server::IngestServiceServer<IngestApi>>()
+        .await;
+    health
+        .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|err| ServeError::Security(format!("reflection: {err}")))?;
+    let limits = &config.limits;
+    let interceptor = auth::interceptor(authenticator);
+    let ingest = pb::ingest_service_server::IngestServiceServer::new(IngestApi::new(
+        engine.clone(),
+        limits.max_batch_events,
+    ))
+    .max_decoding_message_size(limits.max_message_bytes);
+    let catalog =
+        pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(engine.clone()))
+            .max_decoding_message_size(limits.max_message_bytes);
+    let mut builder = TonicServer::builder();
+    if let Some(tls_config) = &config.tls {
+        let server_tls =
+            tls::server_tls(tls_config).map_err(|err| ServeError::Security(err.to_string()))?;
+        builder = builder
+            .tls_config(server_tls)
+            .map_err(|err| ServeError::Security(err.to_string()))?;
+    }
+    // Past the limit, calls are refused at once with RESOURCE_EXHAUSTED instead of queueing.
+    let router = builder
+        .layer(ServiceBuilder::new().load_shed().layer(
+            tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests),
+        ))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(InterceptedService::new(ingest, interceptor.clone()))
+        .add_service(InterceptedService::new(catalog, interceptor));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(router.serve_with_incoming_shutdown(
+        TcpListenerStream::new(listener),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    tracing::info!(%local_addr, data_dir = %config.data_dir.display(), "serving");
+    Ok(Running {
+        local_addr,
+        engine,
+        stop,
+        serving,
+        engine_thread,
+    })
+}
+
+impl Running {
+    /// The engine, for in-process use (tests, the demo).
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// Stops accepting, finishes in-flight calls, syncs the journal and flushes the state.
+    ///
+    /// # Errors
+    /// [`ServeError`] if the server or the final sync failed.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        let _ = self.stop.send(());
+        let served = self.serving.await;
+        let engine_result = self.engine.shutdown().await;
+        let thread = self.engine_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        engine_result?;
+        match served {
+            Ok(result) => result.map_err(ServeError::from),
+            Err(join) => Err(ServeError::Security(format!("server task failed: {join}"))),
+        }
+    }
+
+    /// Serves until `signal` resolves, then stops in order.
+    ///
+    /// # Errors
+    /// As [`Running::stop`].
+    pub async fn serve_until(self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// Loads the configured catalog document through the engine (journaled like any change),
+/// skipping it when every object in it is already in force.
+async fn load_configured_catalog(
+    engine: &EngineHandle,
+    path: &std::path::Path,
+) -> Result<(), ServeError> {
+    let shown = path.display().to_string();
+    let bad = |errors: Vec<String>| ServeError::Catalog {
+        path: shown.clone(),
+        errors: errors.join("\n"),
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| bad(vec![err.to_string()]))?;
+    let format = Format::from_path(&shown);
+    let document = catalog_file::parse(&text, format)
+        .map_err(|errors| bad(errors.iter().map(ToString::to_string).collect()))?;
+    let current = engine.catalog();
+    document
+        .merge_into(&current, &text, format)
+        .map_err(|errors| bad(errors.iter().map(ToString::to_string).collect()))?;
+    let changes: Vec<CatalogChange> = crate::api::catalog::changes_of(&document)
+        .into_iter()
+        .filter(|change| !crate::api::catalog::is_in_force(&current, change))
+        .collect();
+    if changes.is_empty() {
+        tracing::info!(path = %shown, "configured catalog already in force");
+        return Ok(());
+    }
+    let outcome = engine
+        .change_catalog(changes, "config".to_owned(), false)
+        .await?;
+    if !outcome.applied {
+        return Err(bad(outcome.errors));
+    }
+    tracing::info!(path = %shown, changes = outcome.revisions.len(), "configured catalog loaded");
+    Ok(())
+}
+
+/// Deletes the derived state under `data_dir` and rebuilds it from the journal alone;
+/// returns the number of journal records replayed. The service must not be running.
+///
+/// # Errors
+/// [`ServeError`] if the journal cannot be read or a record cannot be applied.
+pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
+    let state_dir = data_dir.join("state");
+    if state_dir.exists() {
+        std::fs::remove_dir_all(&state_dir).map_err(|source| ServeError::DataDir {
+            path: state_dir.display().to_string(),
+            source,
+        })?;
+    }
+    let journal = Journal::open(&journal_dir(data_dir), JournalConfig::default())?;
+    let records = journal.recovery().records;
+    let writer = journal.start_writer()?;
+    let store = Store::open(&state_dir)?;
+    let (engine, thread) = Engine::start(
+        store,
+        writer,
+        catalog_file::default_catalog(),
+        EngineConfig::default(),
+        Arc::new(crate::engine::SystemClock),
+    )?;
+    engine.shutdown().await?;
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    Ok(records)
+}
