@@ -255,10 +255,22 @@ impl Store {
     /// # Errors
     /// [`StoreError::Engine`] if sled cannot open it.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(engine("open the state"))?;
+        // sled releases its file lock from a background thread after the last handle of a
+        // previous instance in this process is dropped; wait for it briefly rather than
+        // fail a restart. A killed process's lock is released by the OS at once.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(err))
+                    if err.kind() == std::io::ErrorKind::WouldBlock && attempts < 500 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(err) => return Err(engine("open the state")(err)),
+            }
+        };
         let tree = db
             .open_tree(keys::STATE_TREE)
             .map_err(engine("open the state tree"))?;
