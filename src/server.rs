@@ -21,6 +21,7 @@ use tower::ServiceBuilder;
 
 use crate::api::catalog::CatalogApi;
 use crate::api::ingest::IngestApi;
+use crate::api::query::QueryApi;
 use crate::auth::{self, Authenticator};
 use crate::catalog_file::{self, Format};
 use crate::config::Config;
@@ -143,6 +144,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     health
         .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
         .await;
+    health
+        .set_serving::<pb::query_service_server::QueryServiceServer<QueryApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -157,6 +161,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let catalog =
         pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(engine.clone()))
             .max_decoding_message_size(limits.max_message_bytes);
+    let query = pb::query_service_server::QueryServiceServer::new(QueryApi::new(engine.clone()))
+        .max_decoding_message_size(limits.max_message_bytes);
     let mut builder = TonicServer::builder();
     if let Some(tls_config) = &config.tls {
         let server_tls =
@@ -173,7 +179,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         .add_service(health_service)
         .add_service(reflection)
         .add_service(InterceptedService::new(ingest, interceptor.clone()))
-        .add_service(InterceptedService::new(catalog, interceptor));
+        .add_service(InterceptedService::new(catalog, interceptor.clone()))
+        .add_service(InterceptedService::new(query, interceptor));
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn(router.serve_with_incoming_shutdown(
         TcpListenerStream::new(listener),

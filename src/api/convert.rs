@@ -15,6 +15,7 @@
 //! calls optional, the field is required here.
 
 mod catalog;
+mod file;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +38,7 @@ pub use catalog::{
     calendar_from_pb, calendar_to_pb, officer_from_pb, officer_to_pb, procedure_from_pb,
     procedure_to_pb, unit_from_pb, unit_to_pb, utc_offset_from_zone, DEFAULT_CALENDAR_ID,
 };
+pub use file::file_to_pb;
 
 /// Longest free-text field accepted (reasons, notes, names, items), in bytes.
 pub const MAX_TEXT_LEN: usize = 2_000;
@@ -663,7 +665,8 @@ fn pause_wait_from_pb(field: String, raw: i32) -> Result<WaitKind, FieldError> {
         Ok(
             v1::WaitKind::Unspecified
             | v1::WaitKind::Supplement
-            | v1::WaitKind::FinancialObligation,
+            | v1::WaitKind::FinancialObligation
+            | v1::WaitKind::Consultation,
         ) => Err(FieldError::invalid(
             field,
             raw.to_string(),
@@ -686,6 +689,7 @@ fn wait_kind_from_pb(field: String, raw: i32) -> Result<WaitKind, FieldError> {
         Ok(v1::WaitKind::FinancialObligation) => Ok(WaitKind::FinancialObligation),
         Ok(v1::WaitKind::ExpertCouncil) => Ok(WaitKind::ExpertCouncil),
         Ok(v1::WaitKind::SiteVisit) => Ok(WaitKind::SiteVisit),
+        Ok(v1::WaitKind::Consultation) => Ok(WaitKind::Consultation),
         Ok(v1::WaitKind::Unspecified) => Err(FieldError::invalid(
             field,
             raw.to_string(),
@@ -704,7 +708,7 @@ fn wait_kind_to_pb(wait: WaitKind) -> v1::WaitKind {
     match wait {
         WaitKind::Supplement => v1::WaitKind::Supplement,
         WaitKind::FinancialObligation => v1::WaitKind::FinancialObligation,
-        WaitKind::Consultation => v1::WaitKind::Unspecified,
+        WaitKind::Consultation => v1::WaitKind::Consultation,
         WaitKind::ExpertCouncil => v1::WaitKind::ExpertCouncil,
         WaitKind::SiteVisit => v1::WaitKind::SiteVisit,
     }

@@ -7,4 +7,5 @@
 pub mod catalog;
 pub mod convert;
 pub mod ingest;
+pub mod query;
 mod status;

@@ -170,6 +170,8 @@ pub struct EngineHandle {
     commands: SyncSender<Command>,
     catalog: Arc<RwLock<Arc<Catalog>>>,
     store: Store,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -258,6 +260,32 @@ impl EngineHandle {
         &self.store
     }
 
+    /// The engine's "now" (the injected clock), so reads judge at the same instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The domain's thresholds in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A file's history as stored, or `None` if no event of it is stored.
+    ///
+    /// # Errors
+    /// [`EngineError`] if the state cannot be read or a record decoded.
+    pub fn history(&self, file: &FileId) -> Result<Option<FileHistory>, EngineError> {
+        let records = self.store.event_records(file)?;
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let mut history = FileHistory::new(file.clone());
+        for record in records {
+            let _ = history.insert(codec::decode_stored_event(&record)?);
+        }
+        Ok(Some(history))
+    }
+
     fn send(&self, command: Command) -> Result<(), EngineError> {
         self.commands.try_send(command).map_err(|err| match err {
             TrySendError::Full(_) => EngineError::Overloaded,
@@ -282,6 +310,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(EngineHandle, JoinHandle<()>), EngineError> {
         let catalog = catalog::load_stored(&store, base_catalog)?;
+        let policy = config.policy.clone();
+        let handle_clock = clock.clone();
         let shared_catalog = Arc::new(RwLock::new(Arc::new(catalog.clone())));
         let mut engine = Engine {
             store: store.clone(),
@@ -309,6 +339,8 @@ impl Engine {
                 commands,
                 catalog: shared_catalog,
                 store,
+                clock: handle_clock,
+                policy,
             },
             thread,
         ))

@@ -262,9 +262,7 @@ impl Store {
         let db = loop {
             match sled::Config::new().path(dir).open() {
                 Ok(db) => break db,
-                Err(sled::Error::Io(err))
-                    if err.kind() == std::io::ErrorKind::WouldBlock && attempts < 500 =>
-                {
+                Err(sled::Error::Io(err)) if is_lock_held(&err) && attempts < 500 => {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
@@ -526,6 +524,13 @@ impl StateBatch {
         self.batch.remove(key);
         self.n_ops += 1;
     }
+}
+
+/// Whether sled failed to open because another instance still holds its file lock (sled
+/// wraps the `WouldBlock` from the lock call in an error of its own).
+fn is_lock_held(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::WouldBlock
+        || err.to_string().contains("could not acquire lock")
 }
 
 fn engine(op: &'static str) -> impl Fn(sled::Error) -> StoreError {

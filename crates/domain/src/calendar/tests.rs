@@ -689,6 +689,11 @@ fn naive_elapsed(calendar: &Calendar, from: DateTime<Utc>, to: DateTime<Utc>) ->
 
 /// Naive reference: the instant `budget` seconds are used up, walking day by day.
 fn naive_due(calendar: &Calendar, start: DateTime<Utc>, budget: i64) -> Option<DateTime<Utc>> {
+    // An instant outside the horizon is out of range, even for a zero budget (found by
+    // proptest: 2023-01-01T00:00+07:00 is still 2022 on a UTC−5:30 calendar of 2023–2027).
+    if !in_horizon(calendar, start) {
+        return None;
+    }
     if budget == 0 {
         return Some(start);
     }
@@ -711,8 +716,17 @@ fn naive_due(calendar: &Calendar, start: DateTime<Utc>, budget: i64) -> Option<D
     None
 }
 
+/// Whether `instant` falls in a local year of the calendar's horizon.
+fn in_horizon(calendar: &Calendar, instant: DateTime<Utc>) -> bool {
+    let year = chrono::Datelike::year(&calendar.local_date(instant));
+    calendar.spec().first_year <= year && year <= calendar.spec().last_year
+}
+
 /// Naive reference: the first open instant at or after `instant`.
 fn naive_next_opening(calendar: &Calendar, instant: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if !in_horizon(calendar, instant) {
+        return None;
+    }
     let mut day = calendar.local_date(instant).pred_opt().unwrap();
     for _ in 0..4000 {
         for interval in calendar.hours_on(day) {
