@@ -593,6 +593,7 @@ async fn stream_batches(
     // The window bounds the requests in flight, and every queued request is in
     // flight, so this channel always has room when a request is sent.
     let (request_tx, request_rx) = mpsc::channel(options.window);
+    let mut request_tx = Some(request_tx);
     let mut client = pb::ingest_service_client::IngestServiceClient::new(channel);
     let mut acks = match client.ingest(ReceiverStream::new(request_rx)).await {
         Ok(response) => response.into_inner(),
@@ -606,6 +607,10 @@ async fn stream_batches(
             batch = batch_rx.recv(), if reading && in_flight.len() < options.window => {
                 let Some(batch) = batch else {
                     reading = false;
+                    // Half-close now rather than after the last ack: the server acks
+                    // every request received once the client half-closes, and may wait
+                    // for more requests (group commit) until then.
+                    request_tx = None;
                     continue;
                 };
                 summary.unreadable += batch.unreadable.len() as u64;
@@ -622,7 +627,9 @@ async fn stream_batches(
                 next_request_index += 1;
                 // A closed stream means the server ended the call; its status
                 // arrives with the next ack read, so keep reading acks.
-                let _ = request_tx.try_send(pb::IngestRequest { events: batch.events });
+                if let Some(request_tx) = &request_tx {
+                    let _ = request_tx.try_send(pb::IngestRequest { events: batch.events });
+                }
             }
             ack = acks.message(), if !in_flight.is_empty() => {
                 if let Err(failure) = take_ack(ack, &mut in_flight, summary, progress, server) {
@@ -635,8 +642,7 @@ async fn stream_batches(
             }
         }
     }
-    // Half-close: the server acks what it has (nothing is left) and ends with OK.
-    drop(request_tx);
+    // Every request is acknowledged and the stream half-closed: the server ends it.
     match acks.message().await {
         Ok(None) => None,
         Ok(Some(ack)) => Some(protocol_failure(
@@ -823,5 +829,244 @@ fn protocol_failure(server: &str, reason: String) -> CliError {
     CliError::Protocol {
         server: server.to_owned(),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    /// Every record of `text` read as JSON Lines.
+    fn read_all(text: &[u8]) -> Vec<SourceRecord> {
+        let mut source = JsonLinesSource::new(Cursor::new(text.to_vec()), "test.jsonl", None);
+        let mut records = Vec::new();
+        while let Some(record) = source.next_record().unwrap() {
+            records.push(record);
+        }
+        assert_eq!(source.bytes_read(), text.len() as u64);
+        records
+    }
+
+    /// The `json` code blocks of a Markdown text.
+    fn json_blocks(markdown: &str) -> Vec<String> {
+        let mut blocks = Vec::new();
+        let mut current: Option<String> = None;
+        for line in markdown.lines() {
+            match (&mut current, line.trim()) {
+                (None, "```json") => current = Some(String::new()),
+                (Some(block), "```") => {
+                    blocks.push(std::mem::take(block));
+                    current = None;
+                }
+                (Some(block), text) => block.push_str(text),
+                (None, _) => {}
+            }
+        }
+        blocks
+    }
+
+    #[test]
+    fn every_line_of_the_example_file_is_an_event() {
+        let text = include_str!("../../examples/events.jsonl");
+        let records = read_all(text.as_bytes());
+        assert_eq!(records.len(), text.lines().count());
+        for record in records {
+            let SourceRecord::Event { event, line } = record else {
+                panic!("not an event: {record:?}");
+            };
+            assert!(event.kind.is_some(), "line {line} has no kind");
+            assert!(event.occurred_at.is_some(), "line {line} has no occurredAt");
+        }
+    }
+
+    #[test]
+    fn every_example_in_the_docs_is_an_event_and_every_kind_has_one() {
+        let blocks = json_blocks(include_str!("../../docs/events.md"));
+        let mut kinds = std::collections::BTreeSet::new();
+        for block in &blocks {
+            let event: pb::Event =
+                serde_json::from_str(block).unwrap_or_else(|err| panic!("{err}: {block}"));
+            let kind = event.kind.expect("every example has a kind");
+            // The discriminant names the variant without listing the 18 of them here.
+            kinds.insert(format!("{kind:?}").split('(').next().unwrap().to_owned());
+        }
+        assert_eq!(kinds.len(), 18, "kinds with an example: {kinds:?}");
+        assert_eq!(blocks.len(), 18);
+    }
+
+    #[test]
+    fn timestamps_read_with_an_offset_are_instants() {
+        let record = parse_event_line(
+            7,
+            r#"{"eventId":"e","fileId":"f","occurredAt":"2026-03-02T08:15:00+07:00","source":"s","returned":{}}"#,
+        );
+        let SourceRecord::Event { line, event } = record else {
+            panic!("not an event: {record:?}");
+        };
+        assert_eq!(line, 7);
+        let occurred_at = event.occurred_at.unwrap();
+        // 2026-03-02T01:15:00Z.
+        assert_eq!(occurred_at.seconds, 1_772_414_100);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["occurredAt"], "2026-03-02T01:15:00+00:00");
+        assert_eq!(json["returned"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn durations_use_the_proto3_json_form() {
+        let duration = crate::proto::wkt::Duration {
+            seconds: 1,
+            nanos: 500_000_000,
+        };
+        assert_eq!(serde_json::to_value(duration).unwrap(), "1.500s");
+        let read: crate::proto::wkt::Duration = serde_json::from_str("\"1.5s\"").unwrap();
+        assert_eq!(read, duration);
+    }
+
+    #[test]
+    fn proto_field_names_and_enum_numbers_are_accepted() {
+        let record = parse_event_line(
+            1,
+            r#"{"event_id":"e","file_id":"f","source":"s","received":{"procedure_code":"2.000488","channel":1,"receiving_unit_id":"ttphvhcc"}}"#,
+        );
+        let SourceRecord::Event { event, .. } = record else {
+            panic!("not an event: {record:?}");
+        };
+        let Some(pb::event::Kind::Received(received)) = event.kind else {
+            panic!("not received");
+        };
+        assert_eq!(received.channel(), pb::Channel::InPerson);
+        assert_eq!(received.receiving_unit_id, "ttphvhcc");
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_their_line_and_blank_lines_skipped() {
+        let text = b"\xef\xbb\xbf{\"eventId\":\"a\",\"returned\":{}}\n\n  \n{\"eventId\":\n{\"occured_at\":\"x\"}\n\xff\xfe\r\n{\"eventId\":\"b\",\"occurredAt\":\"yesterday\"}\r\n{\"eventId\":\"c\"}";
+        let records = read_all(text);
+        let summary: Vec<(u64, bool)> = records
+            .iter()
+            .map(|record| match record {
+                SourceRecord::Event { line, .. } => (*line, true),
+                SourceRecord::Unreadable { line, .. } => (*line, false),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, true),
+                (4, false),
+                (5, false),
+                (6, false),
+                (7, false),
+                (8, true)
+            ]
+        );
+        let messages: Vec<&str> = records
+            .iter()
+            .filter_map(|record| match record {
+                SourceRecord::Unreadable { message, .. } => Some(message.as_str()),
+                SourceRecord::Event { .. } => None,
+            })
+            .collect();
+        assert!(
+            messages[0].starts_with("EOF while parsing"),
+            "{}",
+            messages[0]
+        );
+        assert!(
+            messages[1].contains("unknown field `occured_at`"),
+            "{}",
+            messages[1]
+        );
+        assert_eq!(messages[2], "not valid UTF-8");
+        assert!(messages[3].ends_with("(column 39)"), "{}", messages[3]);
+        // The position is the column of the line, not serde's "line 1".
+        assert!(!messages[3].contains("line 1"), "{}", messages[3]);
+    }
+
+    #[test]
+    fn batches_hold_at_most_batch_size_events_in_line_order() {
+        let mut text = String::new();
+        for event_idx in 0..7 {
+            text.push_str(&format!(
+                "{{\"eventId\":\"e-{event_idx}\",\"returned\":{{}}}}\n"
+            ));
+            if event_idx == 3 {
+                text.push_str("not json\n");
+            }
+        }
+        let source = Box::new(JsonLinesSource::new(
+            Cursor::new(text.into_bytes()),
+            "t",
+            None,
+        ));
+        let (batch_tx, mut batch_rx) = mpsc::channel(16);
+        read_batches(source, 3, &batch_tx).unwrap();
+        drop(batch_tx);
+        let mut batches = Vec::new();
+        while let Ok(batch) = batch_rx.try_recv() {
+            batches.push(batch);
+        }
+        let lines: Vec<Vec<u64>> = batches.iter().map(|batch| batch.lines.clone()).collect();
+        assert_eq!(lines, [vec![1, 2, 3], vec![4, 6, 7], vec![8]]);
+        let unreadable: Vec<u64> = batches
+            .iter()
+            .flat_map(|batch| batch.unreadable.iter().map(|line| line.line))
+            .collect();
+        assert_eq!(unreadable, [5]);
+    }
+
+    #[test]
+    fn an_event_over_the_request_limit_is_not_sent() {
+        let long_reason = "x".repeat(MAX_REQUEST_BYTES);
+        let text = format!(
+            "{{\"eventId\":\"big\",\"rejected\":{{\"reason\":\"{long_reason}\"}}}}\n{{\"eventId\":\"small\",\"returned\":{{}}}}\n"
+        );
+        let source = Box::new(JsonLinesSource::new(
+            Cursor::new(text.into_bytes()),
+            "t",
+            None,
+        ));
+        let (batch_tx, mut batch_rx) = mpsc::channel(16);
+        read_batches(source, 500, &batch_tx).unwrap();
+        let batch = batch_rx.try_recv().unwrap();
+        assert_eq!(batch.lines, [2]);
+        assert_eq!(batch.unreadable.len(), 1);
+        assert_eq!(batch.unreadable[0].line, 1);
+        assert!(batch.unreadable[0].message.contains("1 MiB"));
+    }
+
+    #[test]
+    fn settings_outside_their_range_are_refused() {
+        assert!(matches!(
+            PushOptions::new(0, 8),
+            Err(CliError::Argument {
+                flag: "batch-size",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PushOptions::new(1_001, 8),
+            Err(CliError::Argument {
+                flag: "batch-size",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PushOptions::new(500, 0),
+            Err(CliError::Argument { flag: "window", .. })
+        ));
+        assert!(PushOptions::new(1_000, 64).is_ok());
+    }
+
+    #[test]
+    fn rejection_reasons_read_as_words() {
+        assert_eq!(
+            reason_text("REJECTION_REASON_INVALID_VALUE"),
+            "invalid value"
+        );
+        assert_eq!(reason_text("REJECTION_REASON_OUT_OF_SCOPE"), "out of scope");
     }
 }
