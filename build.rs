@@ -3,7 +3,9 @@
 //! The protos are parsed in pure Rust by protox, so a fresh machine needs no
 //! `protoc`. The encoded descriptor sets (with source comments) are also
 //! written to `OUT_DIR`: the wire API's for server reflection, and both for
-//! the descriptor tests. This script uses no network and writes nowhere else.
+//! the descriptor tests. The wire API also gets proto3 JSON serde impls from
+//! pbjson-build, for the JSON Lines input of `dunghan push`. This script uses
+//! no network and writes nowhere else.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,9 @@ const PROTO_ROOT: &str = "proto";
 
 /// The wire API's sources, below [`PROTO_ROOT`].
 const WIRE_DIR: &str = "dunghan/v1";
+
+/// The wire API's package, as pbjson-build names it (leading dot).
+const WIRE_PACKAGE: &str = ".dunghan.v1";
 
 /// The storage records' sources, below [`PROTO_ROOT`].
 const STORAGE_DIR: &str = "dunghan/storage/v1";
@@ -36,11 +41,27 @@ fn main() -> Result<(), Box<dyn Error>> {
     // The wire API and the storage records are compiled apart: reflection
     // serves only the wire API, and each set holds only what it imports.
     let wire_api = compile_dir(WIRE_DIR)?;
-    std::fs::write(out_dir.join(WIRE_DESCRIPTOR_FILE), wire_api.encode_to_vec())?;
+    let wire_descriptor_bytes = wire_api.encode_to_vec();
+    std::fs::write(out_dir.join(WIRE_DESCRIPTOR_FILE), &wire_descriptor_bytes)?;
+    // The wire API's well-known types come from pbjson-types rather than
+    // prost-types: same fields, but they serialize per the proto3 JSON mapping
+    // (RFC 3339 timestamps, "1.5s" durations), which the generated serde impls
+    // of the wire messages require of their fields.
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Needed for the extern path below: otherwise prost-build maps
+        // google.protobuf to prost-types itself and refuses a second mapping.
+        // Nothing of google.protobuf is generated: the extern path wins.
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(wire_api)?;
+    // Proto3 JSON (serde) for the wire API only, written to
+    // `OUT_DIR/dunghan.v1.serde.rs`; storage records are never JSON.
+    pbjson_build::Builder::new()
+        .register_descriptors(&wire_descriptor_bytes)?
+        .out_dir(&out_dir)
+        .build(&[WIRE_PACKAGE])?;
 
     let storage = compile_dir(STORAGE_DIR)?;
     std::fs::write(

@@ -298,7 +298,7 @@ fn event_round_trips_through_prost() {
     let event = v1::Event {
         event_id: "motcua-42".to_owned(),
         file_id: "000.17.22.H56-210531-0001".to_owned(),
-        occurred_at: Some(prost_types::Timestamp {
+        occurred_at: Some(dunghan::proto::wkt::Timestamp {
             seconds: 1_622_433_600,
             nanos: 0,
         }),
@@ -308,7 +308,7 @@ fn event_round_trips_through_prost() {
             channel: v1::Channel::Online.into(),
             receiving_unit_id: "H56.17".to_owned(),
             receiving_officer_id: "officer-7".to_owned(),
-            appointment_at: Some(prost_types::Timestamp {
+            appointment_at: Some(dunghan::proto::wkt::Timestamp {
                 seconds: 1_622_797_200,
                 nanos: 0,
             }),

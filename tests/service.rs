@@ -39,7 +39,7 @@ fn verdict(file: &pb::File) -> pb::Verdict {
     pb::Verdict::try_from(file.judgment.as_ref().unwrap().verdict).unwrap()
 }
 
-fn due(file: &pb::File) -> Option<prost_types::Timestamp> {
+fn due(file: &pb::File) -> Option<dunghan::proto::wkt::Timestamp> {
     file.judgment
         .as_ref()
         .unwrap()

@@ -257,8 +257,8 @@ pub fn channel_to_pb(channel: Channel) -> v1::Channel {
 }
 
 /// The wire timestamp of an instant.
-pub fn instant_to_pb(instant: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+pub fn instant_to_pb(instant: DateTime<Utc>) -> crate::proto::wkt::Timestamp {
+    crate::proto::wkt::Timestamp {
         seconds: instant.timestamp(),
         // At most 1_999_999_999 (a leap second), which fits an i32.
         nanos: i32::try_from(instant.timestamp_subsec_nanos()).unwrap_or(i32::MAX),
@@ -273,7 +273,7 @@ pub fn instant_to_pb(instant: DateTime<Utc>) -> prost_types::Timestamp {
 /// (or raw seconds when it has no calendar date).
 pub fn instant_from_pb(
     field: String,
-    pb: Option<&prost_types::Timestamp>,
+    pb: Option<&crate::proto::wkt::Timestamp>,
 ) -> Result<DateTime<Utc>, FieldError> {
     let Some(pb) = pb else {
         return Err(FieldError::missing(field, "timestamp is required"));
@@ -913,8 +913,8 @@ pub fn weekday_to_pb(weekday: chrono::Weekday) -> v1::Weekday {
 }
 
 /// A length of working time as a wire duration.
-pub fn working_time_to_pb(time: dunghan_domain::WorkingTime) -> prost_types::Duration {
-    prost_types::Duration {
+pub fn working_time_to_pb(time: dunghan_domain::WorkingTime) -> crate::proto::wkt::Duration {
+    crate::proto::wkt::Duration {
         seconds: time.as_secs(),
         nanos: 0,
     }

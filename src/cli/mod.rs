@@ -2,6 +2,10 @@
 //! the same code as the service, and writes a readable table or JSON to a writer.
 
 pub mod calendar;
+pub mod catalog;
+pub mod client;
+pub mod progress;
+pub mod push;
 
 use std::path::Path;
 
@@ -45,6 +49,57 @@ pub enum CliError {
     /// JSON output could not be produced.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The server could not be reached, or the TLS handshake failed.
+    #[error("cannot connect to {server}: {reason}")]
+    Connect {
+        /// The server address as given (`--server`).
+        server: String,
+        /// The cause, with its chain of sources.
+        reason: String,
+    },
+    /// An RPC failed as a whole with a gRPC status.
+    #[error("{rpc} on {server} failed with {code:?}: {message}")]
+    Rpc {
+        /// The server address as given (`--server`).
+        server: String,
+        /// The RPC, e.g. `IngestService.Ingest`.
+        rpc: &'static str,
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The status message from the server.
+        message: String,
+    },
+    /// The server answered in a way the API does not allow (e.g. an ack out
+    /// of order); nothing more can be trusted on that stream.
+    #[error("unexpected reply from {server}: {reason}")]
+    Protocol {
+        /// The server address as given (`--server`).
+        server: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// `dunghan push` finished, but some events were not stored; the summary
+    /// written before lists each one with its line.
+    #[error(
+        "events not stored: {conflicting} conflicting, {rejected} rejected, {unreadable} unreadable"
+    )]
+    EventsNotStored {
+        /// Events whose id is stored with different content.
+        conflicting: u64,
+        /// Events the server refused.
+        rejected: u64,
+        /// Lines that were not sent because they are not events.
+        unreadable: u64,
+    },
+    /// `dunghan catalog load`: the server found errors in the document, so
+    /// nothing was stored; the diagnostics written before name each line.
+    #[error("catalog {path} has {n_errors} errors; nothing was stored")]
+    CatalogRefused {
+        /// The path of the document.
+        path: String,
+        /// How many error diagnostics the server returned.
+        n_errors: usize,
+    },
 }
 
 /// The shipped catalog, extended with the document at `path` if one is given.

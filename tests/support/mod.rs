@@ -50,9 +50,9 @@ pub fn t(local: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-pub fn ts(local: &str) -> prost_types::Timestamp {
+pub fn ts(local: &str) -> dunghan::proto::wkt::Timestamp {
     let at = t(local);
-    prost_types::Timestamp {
+    dunghan::proto::wkt::Timestamp {
         seconds: at.timestamp(),
         nanos: 0,
     }

@@ -571,7 +571,7 @@ fn step_to_pb(step: &Step) -> v1::Step {
         code: step.code.to_string(),
         name: step.name.clone(),
         performer,
-        allotted: Some(prost_types::Duration {
+        allotted: Some(crate::proto::wkt::Duration {
             seconds: step.allotted.as_secs(),
             nanos: 0,
         }),

@@ -129,8 +129,8 @@ fn handed_over(pb: &mut v1::Event) -> &mut v1::event::HandedOver {
     }
 }
 
-fn timestamp(seconds: i64, nanos: i32) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp { seconds, nanos })
+fn timestamp(seconds: i64, nanos: i32) -> Option<crate::proto::wkt::Timestamp> {
+    Some(crate::proto::wkt::Timestamp { seconds, nanos })
 }
 
 #[test]
@@ -418,7 +418,7 @@ fn calendar_day_procedure_round_trips_through_its_counting_rule() {
 #[test]
 fn step_allotment_in_seconds_is_invalid() {
     let mut pb = procedure_to_pb(date("2025-07-01"), &procedure());
-    pb.steps[1].allotted = Some(prost_types::Duration {
+    pb.steps[1].allotted = Some(crate::proto::wkt::Duration {
         seconds: 90,
         nanos: 0,
     });
