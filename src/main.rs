@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use dunghan::cli::calendar::{self, CalendarArgs};
+use dunghan::cli::catalog::{self as catalog_cli, CatalogArgs};
+use dunghan::cli::push::{self, PushArgs};
 use dunghan::config::{self, Config, LogFormat, ServeArgs};
 use dunghan::engine::SystemClock;
 use dunghan::server;
@@ -29,6 +31,10 @@ enum Command {
     Rebuild(RebuildArgs),
     /// Show a year of a calendar, or compute a due time by hand.
     Calendar(CalendarArgs),
+    /// Push events from a JSON Lines file to a running server.
+    Push(PushArgs),
+    /// Load a catalog document into a running server.
+    Catalog(CatalogArgs),
     /// Make a new client token and print it with the hash to put in the configuration.
     TokenNew,
 }
@@ -50,6 +56,20 @@ fn main() -> ExitCode {
             let mut out = stdout.lock();
             calendar::run(&args, &mut out).map_err(|err| err.to_string())
         }
+        Command::Push(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(push::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::Catalog(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(catalog_cli::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
         Command::TokenNew => (|| {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
