@@ -337,3 +337,105 @@ async fn bad_catalog_document_is_refused_with_line_and_field() {
     assert!(response.diagnostics[0].message.contains("palace"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn counters_equal_a_recount_through_late_events_and_restarts() {
+    let mut server = TestServer::start("2025-04-30 12:00").await;
+    server.load_example_catalog().await;
+    for (idx, resolved_at) in ["2025-03-28 15:00", "2025-04-10 09:00", "2025-03-31 08:00"]
+        .iter()
+        .enumerate()
+    {
+        ingest(&server, permit_file(&format!("C{idx}"), resolved_at)).await;
+    }
+    // A late event that happened earlier turns C1 from late to early.
+    ingest(
+        &server,
+        vec![event("C1-early", "C1", "2025-03-27 10:00", resolved())],
+    )
+    .await;
+    // An open file and a file for an unknown procedure count only what they should.
+    ingest(
+        &server,
+        vec![event(
+            "C3-1",
+            "C3",
+            "2025-04-28 08:00",
+            received("1.009972", "ttphvhcc", ""),
+        )],
+    )
+    .await;
+    ingest(
+        &server,
+        vec![event(
+            "C4-1",
+            "C4",
+            "2025-04-28 08:00",
+            received("9.9", "ttphvhcc", ""),
+        )],
+    )
+    .await;
+    let check = |server: &TestServer| {
+        let engine = server.running.as_ref().unwrap().engine();
+        let stored = engine.stored_counters().unwrap();
+        assert_eq!(stored, engine.recount().unwrap());
+        let total = stored
+            .values()
+            .fold(dunghan_domain::stats::Counts::default(), |mut sum, c| {
+                sum += *c;
+                sum
+            });
+        (total.received, total.early, total.on_time, total.late)
+    };
+    // Received 4 judged files; C0 early (28/3), C1 early (27/3), C2 on time (due day).
+    assert_eq!(check(&server), (4, 2, 1, 0));
+    server.restart().await;
+    assert_eq!(check(&server), (4, 2, 1, 0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_reflection_let_generic_clients_discover_the_api() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let server = TestServer::start("2025-04-30 12:00").await;
+    let channel = server.raw_channel().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "dunghan.v1.IngestService".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a service list, got {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in [
+        "dunghan.v1.IngestService",
+        "dunghan.v1.CatalogService",
+        "dunghan.v1.QueryService",
+    ] {
+        assert!(names.contains(&service.to_owned()), "{names:?}");
+    }
+    server.stop().await;
+}

@@ -25,6 +25,7 @@ use dunghan_domain::alert::alert_plan;
 use dunghan_domain::catalog::Catalog;
 use dunghan_domain::clock::{judge, Judgement, Policy};
 use dunghan_domain::event::{Event, EventKind, FileHistory, RecordedEvent};
+use dunghan_domain::stats::{self, CounterKey, Counts};
 use dunghan_domain::{EventId, FileId, UnitId};
 use thiserror::Error;
 use tokio::sync::oneshot;
@@ -286,6 +287,43 @@ impl EngineHandle {
         Ok(Some(history))
     }
 
+    /// Every stored counter, merged by key (for checks against [`EngineHandle::recount`]).
+    ///
+    /// # Errors
+    /// [`EngineError`] if the state cannot be read.
+    pub fn stored_counters(&self) -> Result<BTreeMap<CounterKey, Counts>, EngineError> {
+        let first = chrono::NaiveDate::MIN
+            .max(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default());
+        let last = chrono::NaiveDate::from_ymd_opt(2200, 1, 1).unwrap_or_default();
+        let mut counters = BTreeMap::new();
+        for (key, counts) in self.store.counters_between(first, last)? {
+            *counters.entry(key).or_insert_with(Counts::default) += counts;
+        }
+        Ok(counters)
+    }
+
+    /// The counters recomputed from every stored file's events under the catalog in force:
+    /// what the stored counters must equal when the catalog has not changed since.
+    ///
+    /// # Errors
+    /// [`EngineError`] if the state cannot be read or a record decoded.
+    pub fn recount(&self) -> Result<BTreeMap<CounterKey, Counts>, EngineError> {
+        let catalog = self.catalog();
+        let mut counters: BTreeMap<CounterKey, Counts> = BTreeMap::new();
+        for summary in self.store.files() {
+            let summary = summary?;
+            let Some(history) = self.history(&summary.file_id)? else {
+                continue;
+            };
+            let judgement = judge(&catalog, &self.policy, &history);
+            for (key, counts) in stats::contribution(&judgement) {
+                *counters.entry(key).or_default() += counts;
+            }
+        }
+        counters.retain(|_, counts| !counts.is_zero());
+        Ok(counters)
+    }
+
     fn send(&self, command: Command) -> Result<(), EngineError> {
         self.commands.try_send(command).map_err(|err| match err {
             TrySendError::Full(_) => EngineError::Overloaded,
@@ -422,6 +460,8 @@ impl Engine {
         let now = self.clock.now();
         // Classify every event of every command; accepted ones get a journal payload.
         let mut in_cycle: HashMap<EventId, (FileId, [u8; 32])> = HashMap::new();
+        // Receipts accepted earlier in this cycle, for scope checks of later events.
+        let mut receipts: HashMap<FileId, UnitId> = HashMap::new();
         let mut outcomes: Vec<Vec<Option<Outcome>>> = Vec::with_capacity(ingests.len());
         let mut payloads = Vec::new();
         let mut accepted: Vec<(usize, usize, RecordedEvent, [u8; 32], String)> = Vec::new();
@@ -429,9 +469,14 @@ impl Engine {
         for (command_idx, (scope, candidates, _)) in ingests.iter().enumerate() {
             let mut these = Vec::with_capacity(candidates.len());
             for (event_idx, candidate) in candidates.iter().enumerate() {
-                match self.classify(scope, candidate, &in_cycle) {
+                match self.classify(scope, candidate, &in_cycle, &receipts) {
                     Ok(Some(outcome)) => these.push(Some(outcome)),
                     Ok(None) => {
+                        if let EventKind::Received { holder, .. } = &candidate.event.kind {
+                            receipts
+                                .entry(candidate.event.file_id.clone())
+                                .or_insert_with(|| holder.unit.clone());
+                        }
                         let hash = codec::content_hash(&candidate.event);
                         let recorded = RecordedEvent {
                             event: candidate.event.clone(),
@@ -515,6 +560,7 @@ impl Engine {
         scope: &IngestScope,
         candidate: &Candidate,
         in_cycle: &HashMap<EventId, (FileId, [u8; 32])>,
+        receipts: &HashMap<FileId, UnitId>,
     ) -> Result<Option<Outcome>, EngineError> {
         let event = &candidate.event;
         let known = match in_cycle.get(&event.id) {
@@ -535,7 +581,7 @@ impl Engine {
                 stored_file,
             }));
         }
-        if let Some(message) = self.out_of_scope(scope, event)? {
+        if let Some(message) = self.out_of_scope(scope, event, receipts.get(&event.file_id))? {
             return Ok(Some(Outcome::OutOfScope { message }));
         }
         Ok(None)
@@ -550,6 +596,7 @@ impl Engine {
         &self,
         scope: &IngestScope,
         event: &Event,
+        received_in_cycle: Option<&UnitId>,
     ) -> Result<Option<String>, EngineError> {
         let IngestScope::Subtrees(roots) = scope else {
             return Ok(None);
@@ -561,10 +608,10 @@ impl Engine {
                 .iter()
                 .any(|ancestor| roots.contains(ancestor))
         };
-        let receiving = self
-            .store
-            .file(&event.file_id)?
-            .and_then(|summary| summary.receiving.map(|h| h.unit));
+        let receiving = match self.store.file(&event.file_id)?.and_then(|s| s.receiving) {
+            Some(holder) => Some(holder.unit),
+            None => received_in_cycle.cloned(),
+        };
         let named: Vec<&UnitId> = match &event.kind {
             EventKind::Received { holder, .. } => vec![&holder.unit],
             EventKind::HandedOver { from, to, .. } => vec![&from.unit, &to.unit],
@@ -593,7 +640,7 @@ impl Engine {
             return Ok(());
         };
         let now = self.clock.now();
-        let mut batch = StateBatch::new();
+        let mut batch = Pending::default();
         let mut by_file: BTreeMap<FileId, Vec<(u64, RecordedEvent, [u8; 32])>> = BTreeMap::new();
         let mut rejudge_unjudged = false;
         for (seq, entry) in entries {
@@ -611,7 +658,9 @@ impl Engine {
                     // the same way as live: apply them first.
                     self.apply_files(std::mem::take(&mut by_file), now, &mut batch)?;
                     self.catalog = Arc::new(catalog::apply_change(&self.catalog, &change)?);
-                    batch.put_catalog(seq, codec::encode_catalog_change(&change));
+                    batch
+                        .state
+                        .put_catalog(seq, codec::encode_catalog_change(&change));
                     rejudge_unjudged = true;
                 }
                 JournalEntry::Rejudge(_) => {}
@@ -624,8 +673,23 @@ impl Engine {
                 self.refold(&file, Vec::new(), last_seq, now, &mut batch)?;
             }
         }
-        batch.set_applied_seq(last_seq);
-        self.store.commit(batch)?;
+        batch.state.set_applied_seq(last_seq);
+        self.commit(batch)
+    }
+
+    /// Adds the cycle's counter differences to the stored counters and commits atomically.
+    fn commit(&self, pending: Pending) -> Result<(), EngineError> {
+        let mut state = pending.state;
+        for (key, delta) in pending.deltas {
+            let mut counts = self.store.counter(&key)?;
+            counts += delta;
+            if counts.has_negative() {
+                // A negative counter means a contribution was subtracted twice: a bug.
+                tracing::error!(key = %key.escape_ascii(), ?counts, "counter would go negative");
+            }
+            state.put_counter(key, counts);
+        }
+        self.store.commit(state)?;
         Ok(())
     }
 
@@ -633,17 +697,17 @@ impl Engine {
         &mut self,
         by_file: BTreeMap<FileId, Vec<(u64, RecordedEvent, [u8; 32])>>,
         now: DateTime<Utc>,
-        batch: &mut StateBatch,
+        batch: &mut Pending,
     ) -> Result<(), EngineError> {
         for (file, events) in by_file {
             let last_seq = events.iter().map(|(seq, ..)| *seq).max().unwrap_or(0);
             for (_, recorded, hash) in &events {
-                batch.put_event(
+                batch.state.put_event(
                     &file,
                     &recorded.event.id,
                     codec::encode_stored_event(recorded),
                 );
-                batch.put_dedupe(&recorded.event.id, &file, *hash);
+                batch.state.put_dedupe(&recorded.event.id, &file, *hash);
             }
             let new = events
                 .into_iter()
@@ -661,7 +725,7 @@ impl Engine {
         new: Vec<RecordedEvent>,
         journal_position: u64,
         now: DateTime<Utc>,
-        batch: &mut StateBatch,
+        batch: &mut Pending,
     ) -> Result<Judgement, EngineError> {
         let previous = self.store.file(file)?;
         let mut history = FileHistory::new(file.clone());
@@ -678,7 +742,18 @@ impl Engine {
             p.journal_position.max(journal_position)
         });
         let summary = FileSummary::of(&judgement, plan.next_at, position, history.newest());
-        batch.put_file(&summary, previous.as_ref())?;
+        let old = previous
+            .as_ref()
+            .map(|p| p.contributions.as_slice())
+            .unwrap_or(&[]);
+        for (key, counts) in old {
+            *batch.deltas.entry(key.clone()).or_default() += -*counts;
+        }
+        for (key, counts) in &summary.contributions {
+            *batch.deltas.entry(key.clone()).or_default() += *counts;
+        }
+        batch.deltas.retain(|_, delta| !delta.is_zero());
+        batch.state.put_file(&summary, previous.as_ref())?;
         Ok(judgement)
     }
 
@@ -690,12 +765,11 @@ impl Engine {
             return Ok(());
         }
         let applied = self.store.applied_seq()?;
-        let mut batch = StateBatch::new();
+        let mut batch = Pending::default();
         for (_, file) in due {
             self.refold(&file, Vec::new(), applied, now, &mut batch)?;
         }
-        self.store.commit(batch)?;
-        Ok(())
+        self.commit(batch)
     }
 
     fn time_to_next_deadline(&self) -> StdDuration {
@@ -713,6 +787,13 @@ impl Engine {
             Err(poisoned) => *poisoned.into_inner() = self.catalog.clone(),
         }
     }
+}
+
+/// A cycle's changes: the state batch and the counter differences still to add.
+#[derive(Debug, Default)]
+struct Pending {
+    state: StateBatch,
+    deltas: BTreeMap<Vec<u8>, Counts>,
 }
 
 fn count_events(command: &Command) -> usize {

@@ -6,7 +6,10 @@
 //! Instants are stored as non-negative milliseconds since the Unix epoch.
 //! This module owns the encoding; nothing else builds keys by hand.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use dunghan_domain::event::Channel;
+use dunghan_domain::stats::CounterKey;
+use dunghan_domain::{FieldCode, OfficerId, ProcedureCode, UnitId};
 
 /// The one sled tree that holds all derived state.
 pub(crate) const STATE_TREE: &str = "state";
@@ -25,6 +28,8 @@ pub(crate) enum Kind {
     File = 4,
     /// Next alert instant of a file: `[5] ms file`.
     Deadline = 5,
+    /// Additive counters: `[6] day unit 0 officer 0 procedure 0 field 0 channel`.
+    Counter = 6,
     /// Catalog change by revision: `[8] revision`.
     Catalog = 8,
     /// Files the catalog cannot judge yet: `[9] file`.
@@ -83,6 +88,62 @@ pub(crate) fn parse_deadline(key: &[u8]) -> Option<(u64, String)> {
     let ms = u64::from_be_bytes(ms.try_into().ok()?);
     Some((ms, String::from_utf8(file.to_vec()).ok()?))
 }
+
+/// `[6] day unit 0 officer 0 procedure 0 field 0 channel`: days since 1970 as a big-endian
+/// `u32`, so a period is a key range; an absent officer or field is empty, an absent channel 0.
+pub(crate) fn counter(key: &CounterKey) -> Vec<u8> {
+    let mut bytes = counter_day(key.day);
+    push_id(&mut bytes, key.unit.as_str());
+    push_id(&mut bytes, key.officer.as_ref().map_or("", |o| o.as_str()));
+    push_id(&mut bytes, key.procedure.as_str());
+    push_id(&mut bytes, key.field.as_ref().map_or("", |f| f.as_str()));
+    bytes.push(match key.channel {
+        None => 0,
+        Some(Channel::InPerson) => 1,
+        Some(Channel::Online) => 2,
+        Some(Channel::Postal) => 3,
+    });
+    bytes
+}
+
+/// `[6] day`: the first key of a day's counters.
+pub(crate) fn counter_day(day: NaiveDate) -> Vec<u8> {
+    let days = (day - EPOCH).num_days().clamp(0, i64::from(u32::MAX));
+    let mut bytes = vec![Kind::Counter as u8];
+    bytes.extend_from_slice(&u32::try_from(days).unwrap_or(u32::MAX).to_be_bytes());
+    bytes
+}
+
+/// The counter key of a `[6] ...` key.
+pub(crate) fn parse_counter(bytes: &[u8]) -> Option<CounterKey> {
+    let rest = bytes.strip_prefix(&[Kind::Counter as u8])?;
+    let (days, rest) = rest.split_at_checked(4)?;
+    let day = EPOCH + chrono::Days::new(u64::from(u32::from_be_bytes(days.try_into().ok()?)));
+    let mut parts = rest.splitn(5, |b| *b == 0);
+    let mut text = || std::str::from_utf8(parts.next()?).ok().map(str::to_owned);
+    let (unit, officer, procedure, field) = (text()?, text()?, text()?, text()?);
+    let channel = match rest.last()? {
+        0 => None,
+        1 => Some(Channel::InPerson),
+        2 => Some(Channel::Online),
+        3 => Some(Channel::Postal),
+        _ => return None,
+    };
+    Some(CounterKey {
+        day,
+        unit: UnitId::new(unit).ok()?,
+        officer: (!officer.is_empty())
+            .then(|| OfficerId::new(officer).ok())
+            .flatten(),
+        procedure: ProcedureCode::new(procedure).ok()?,
+        field: (!field.is_empty())
+            .then(|| FieldCode::new(field).ok())
+            .flatten(),
+        channel,
+    })
+}
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
 
 /// `[8] revision`.
 pub(crate) fn catalog(revision: u64) -> Vec<u8> {
@@ -144,6 +205,25 @@ mod tests {
         let key = event("ab", "e1");
         assert!(!key.starts_with(&events_of("a")));
         assert!(key.starts_with(&events_of("ab")));
+    }
+
+    #[test]
+    fn counter_keys_sort_by_day_and_round_trip() {
+        let key = |day: u32, unit: &str| CounterKey {
+            day: NaiveDate::from_ymd_opt(2025, 3, day).unwrap(),
+            unit: UnitId::new(unit).unwrap(),
+            officer: None,
+            procedure: ProcedureCode::new("1.009972").unwrap(),
+            field: Some(FieldCode::new("xay-dung").unwrap()),
+            channel: Some(Channel::Online),
+        };
+        assert!(counter(&key(3, "zz")) < counter(&key(4, "aa")));
+        assert!(counter(&key(3, "zz")) >= counter_day(key(3, "zz").day));
+        assert!(counter(&key(3, "zz")) < counter_day(key(4, "aa").day));
+        assert_eq!(
+            parse_counter(&counter(&key(3, "so-xd"))),
+            Some(key(3, "so-xd"))
+        );
     }
 
     #[test]

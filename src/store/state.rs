@@ -9,9 +9,10 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use dunghan_domain::clock::{FileVerdict, FinishKind, Judgement, RuleSet, Standing, Verdict};
 use dunghan_domain::event::{Channel, Holder};
+use dunghan_domain::stats::{self, CounterKey, Counts};
 use dunghan_domain::{CalendarId, EventId, FieldCode, FileId, OfficerId, ProcedureCode, UnitId};
 use prost::Message;
 use thiserror::Error;
@@ -133,6 +134,8 @@ pub struct FileSummary {
     pub next_alert_at: Option<DateTime<Utc>>,
     /// The journal position of the last event applied to the file.
     pub journal_position: u64,
+    /// What the file contributes to the counters (encoded counter key, counts).
+    pub contributions: Vec<(Vec<u8>, Counts)>,
 }
 
 /// Whether a file counts, as stored.
@@ -200,6 +203,10 @@ impl FileSummary {
             newest_event_at,
             next_alert_at,
             journal_position,
+            contributions: stats::contribution(judgement)
+                .iter()
+                .map(|(key, counts)| (keys::counter(key), *counts))
+                .collect(),
         }
     }
 }
@@ -421,6 +428,37 @@ impl Store {
             .collect()
     }
 
+    /// The counts stored under an encoded counter key (zero if none).
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`].
+    pub fn counter(&self, key: &[u8]) -> Result<Counts, StoreError> {
+        let value = self.tree.get(key).map_err(engine("read a counter"))?;
+        Ok(value.map_or_else(Counts::default, |v| decode_counts(&v)))
+    }
+
+    /// Every counter of the local days `from..=to`, in key order.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt key.
+    pub fn counters_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(CounterKey, Counts)>, StoreError> {
+        let start = keys::counter_day(from);
+        let end = keys::counter_day(to + chrono::Days::new(1));
+        self.tree
+            .range(start..end)
+            .map(|item| {
+                let (key, value) = item.map_err(engine("scan counters"))?;
+                let parsed =
+                    keys::parse_counter(&key).ok_or_else(|| corrupt(&key, "bad counter key"))?;
+                Ok((parsed, decode_counts(&value)))
+            })
+            .collect()
+    }
+
     /// Number of files stored.
     pub fn n_files(&self) -> usize {
         self.tree.scan_prefix(keys::prefix(Kind::File)).count()
@@ -505,6 +543,15 @@ impl StateBatch {
         Ok(())
     }
 
+    /// Stores the counts of an encoded counter key (removing it when zero).
+    pub fn put_counter(&mut self, key: Vec<u8>, counts: Counts) {
+        if counts.is_zero() {
+            self.remove(key);
+        } else {
+            self.insert(key, encode_counts(counts));
+        }
+    }
+
     /// Stores a catalog change record under its revision.
     pub fn put_catalog(&mut self, revision: u64, record: Vec<u8>) {
         self.insert(keys::catalog(revision), record);
@@ -531,6 +578,22 @@ impl StateBatch {
 fn is_lock_held(err: &std::io::Error) -> bool {
     err.kind() == std::io::ErrorKind::WouldBlock
         || err.to_string().contains("could not acquire lock")
+}
+
+fn encode_counts(counts: Counts) -> Vec<u8> {
+    counts
+        .to_array()
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect()
+}
+
+fn decode_counts(bytes: &[u8]) -> Counts {
+    let values: Vec<i64> = bytes
+        .chunks_exact(8)
+        .filter_map(|chunk| chunk.try_into().ok().map(i64::from_be_bytes))
+        .collect();
+    Counts::from_slice(&values)
 }
 
 fn engine(op: &'static str) -> impl Fn(sled::Error) -> StoreError {
@@ -689,6 +752,14 @@ fn encode_summary(summary: &FileSummary) -> pb::StoredFile {
         journal_position: summary.journal_position,
         next_alert_at: ts(summary.next_alert_at),
         standing: standing as i32,
+        contributions: summary
+            .contributions
+            .iter()
+            .map(|(key, counts)| pb::CounterContribution {
+                key: key.clone(),
+                values: counts.to_array().to_vec(),
+            })
+            .collect(),
     }
 }
 
@@ -781,6 +852,11 @@ fn decode_summary(key: &[u8], value: &[u8]) -> Result<FileSummary, StoreError> {
         newest_event_at: from_ts(stored.newest_event_at.as_ref()),
         next_alert_at: from_ts(stored.next_alert_at.as_ref()),
         journal_position: stored.journal_position,
+        contributions: stored
+            .contributions
+            .iter()
+            .map(|c| (c.key.clone(), Counts::from_slice(&c.values)))
+            .collect(),
     })
 }
 
@@ -869,6 +945,13 @@ mod tests {
             newest_event_at: Some(at_min(9)),
             next_alert_at: next_at,
             journal_position: 17,
+            contributions: vec![(
+                b"k".to_vec(),
+                Counts {
+                    received: 1,
+                    ..Counts::default()
+                },
+            )],
         }
     }
 

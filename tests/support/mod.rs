@@ -227,3 +227,38 @@ pub fn outcomes(response: &pb::IngestBatchResponse) -> Vec<pb::EventOutcome> {
         .map(|r| pb::EventOutcome::try_from(r.outcome).unwrap())
         .collect()
 }
+
+/// An interceptor that sends `token` as a bearer token.
+pub fn bearer(
+    token: &str,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", value.clone());
+        Ok(request)
+    }
+}
+
+impl TestServer {
+    pub async fn raw_channel(&self) -> Channel {
+        self.channel().await
+    }
+}
+
+/// A token entry for the configuration, with the token itself.
+pub fn token(
+    name: &str,
+    role: dunghan::config::Role,
+    units: &[&str],
+) -> (String, dunghan::config::TokenConfig) {
+    let secret = format!("dh_test_{name}");
+    let config = dunghan::config::TokenConfig {
+        name: name.to_owned(),
+        sha256: dunghan::config::hash_token(&secret),
+        role,
+        units: units.iter().map(|u| (*u).to_owned()).collect(),
+    };
+    (secret, config)
+}

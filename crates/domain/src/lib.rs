@@ -22,6 +22,7 @@ pub mod ids;
 pub mod rejudge;
 pub mod rules;
 pub mod slip;
+pub mod stats;
 pub mod time;
 
 pub use ids::{

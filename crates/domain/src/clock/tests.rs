@@ -887,7 +887,7 @@ fn duplicate_is_a_no_op_and_same_id_different_content_is_a_conflict() {
 /// Everything observable about a judgement, for comparing two folds.
 fn observable(judgement: &Judgement, now: DateTime<Utc>) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         judgement.standing,
         judgement.explanation,
         judgement.segments,
@@ -896,7 +896,41 @@ fn observable(judgement: &Judgement, now: DateTime<Utc>) -> String {
         judgement.verdict_at(now),
         control_slip(judgement, now),
         attribute(judgement, now),
+        crate::stats::contribution(judgement),
     )
+}
+
+#[test]
+fn a_late_file_contributes_its_receipt_and_its_verdict_and_a_late_event_moves_them() {
+    let mut s = Scenario::new(days(1), &[]);
+    s.received("2025-03-03 07:30")
+        .hand("2025-03-03 09:00", "desk", "an", None);
+    let open = crate::stats::contribution(&s.judge());
+    assert_eq!(open.len(), 1, "an open file contributes its receipt only");
+    let (receipt, counts) = open.iter().next().unwrap();
+    assert_eq!((receipt.day, counts.received), (date(2025, 3, 3), 1));
+    assert_eq!(receipt.officer, Some(OfficerId::new("desk").unwrap()));
+    s.event("2025-03-05 09:30", EventKind::Resolved);
+    let late = crate::stats::contribution(&s.judge());
+    let (finish, counts) = late.iter().nth(1).unwrap();
+    assert_eq!(finish.day, date(2025, 3, 5));
+    assert_eq!(finish.officer, Some(OfficerId::new("an").unwrap()));
+    // Due Mon 17:00; Tue 8h and Wed 07:30–09:30 2h late.
+    assert_eq!((counts.late, counts.late_seconds), (1, 10 * 3600));
+    let delta = crate::stats::difference(&open, &late);
+    assert_eq!(delta.len(), 1, "only the finish entry changes");
+    // A resolution that arrives late but happened on Monday moves the file to on time.
+    s.event("2025-03-03 16:00", EventKind::Resolved);
+    let on_time = crate::stats::contribution(&s.judge());
+    let delta = crate::stats::difference(&late, &on_time);
+    let moved: Vec<(NaiveDate, i64, i64)> = delta
+        .iter()
+        .map(|(k, c)| (k.day, c.late, c.on_time + c.early))
+        .collect();
+    assert_eq!(
+        moved,
+        vec![(date(2025, 3, 3), 0, 1), (date(2025, 3, 5), -1, 0)]
+    );
 }
 
 fn rich_scenario() -> Scenario {
