@@ -115,7 +115,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         store,
         writer,
         catalog_file::default_catalog(),
-        EngineConfig::default(),
+        EngineConfig {
+            // The queue holds commands of up to a batch each.
+            queue_commands: (config.limits.ingest_queue_events
+                / config.limits.max_batch_events.max(1))
+            .max(16),
+            ..EngineConfig::default()
+        },
         clock,
     )?;
     if let Some(path) = &config.catalog {

@@ -897,6 +897,30 @@ mod tests {
     }
 
     #[test]
+    fn every_example_line_in_the_readme_is_an_event_and_every_kind_has_one() {
+        let readme = include_str!("../../README.md");
+        let lines: Vec<&str> = readme
+            .split("```json\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .flat_map(str::lines)
+            .filter(|line| line.contains("\"eventId\""))
+            .collect();
+        let mut kinds = std::collections::BTreeSet::new();
+        for line in &lines {
+            let event: pb::Event =
+                serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+            let kind = event.kind.expect("every example has a kind");
+            kinds.insert(format!("{kind:?}").split('(').next().unwrap().to_owned());
+        }
+        assert_eq!(
+            kinds.len(),
+            18,
+            "kinds with an example in README.md: {kinds:?}"
+        );
+    }
+
+    #[test]
     fn timestamps_read_with_an_offset_are_instants() {
         let record = parse_event_line(
             7,
