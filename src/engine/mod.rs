@@ -6,7 +6,7 @@
 //! once ([`EngineError::Overloaded`], which the API maps to RESOURCE_EXHAUSTED) rather than
 //! buffered without bound. Each cycle drains every queued command, so concurrent clients
 //! share one journal sync (group commit). Replay at start-up and `dunghan rebuild` go
-//! through the same [`apply`](Engine::apply_entries) path as live events, so the derived
+//! through the same `Engine::apply_entries` path as live events, so the derived
 //! state is always "the journal up to `applied_seq`".
 //!
 //! It never reads the wall clock directly: `now` comes from the injected [`Clock`].

@@ -222,6 +222,15 @@ pub struct Event {
 }
 
 impl Event {
+    /// Whether two events say the same thing: equal in everything but their `source`, so an
+    /// event relayed by a second system (the national portal) is a duplicate, not a conflict.
+    pub fn same_content(&self, other: &Event) -> bool {
+        self.id == other.id
+            && self.file_id == other.file_id
+            && self.occurred_at == other.occurred_at
+            && self.kind == other.kind
+    }
+
     /// The key that orders a file's events: event time, then lifecycle rank, then event id.
     pub fn order_key(&self) -> (DateTime<Utc>, u8, &EventId) {
         (self.occurred_at, self.kind.lifecycle_rank(), &self.id)
@@ -242,7 +251,8 @@ pub struct RecordedEvent {
 pub enum InsertOutcome {
     /// New event, now part of the history.
     Accepted,
-    /// The same event id with the same content was already there: nothing changed.
+    /// The same event id with the same content (whatever its source) was already there:
+    /// nothing changed.
     Duplicate,
     /// The same event id with different content: refused, the stored event is kept.
     Conflict {
@@ -297,7 +307,7 @@ impl FileHistory {
             });
         }
         if let Some(stored) = self.by_id.get(&recorded.event.id) {
-            if stored.event == recorded.event {
+            if stored.event.same_content(&recorded.event) {
                 return Ok(InsertOutcome::Duplicate);
             }
             return Ok(InsertOutcome::Conflict {
