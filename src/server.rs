@@ -91,6 +91,7 @@ pub struct Running {
 /// # Errors
 /// [`ServeError`] naming what could not be opened, recovered or bound.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
+    let sink: Arc<dyn crate::engine::AlertSink> = Arc::new(crate::engine::NoAlertSink);
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -123,6 +124,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             ..EngineConfig::default()
         },
         clock,
+        sink,
     )?;
     if let Some(path) = &config.catalog {
         load_configured_catalog(&engine, path).await?;
@@ -323,6 +325,7 @@ pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
         catalog_file::default_catalog(),
         EngineConfig::default(),
         Arc::new(crate::engine::SystemClock),
+        Arc::new(crate::engine::NoAlertSink),
     )?;
     engine.shutdown().await?;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;

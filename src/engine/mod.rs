@@ -21,12 +21,12 @@ use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
-use dunghan_domain::alert::alert_plan;
+use dunghan_domain::alert::{alert_plan, AlertPlan, Severity};
 use dunghan_domain::catalog::Catalog;
 use dunghan_domain::clock::{judge, Judgement, Policy};
 use dunghan_domain::event::{Event, EventKind, FileHistory, RecordedEvent};
 use dunghan_domain::stats::{self, CounterKey, Counts};
-use dunghan_domain::{EventId, FileId, UnitId};
+use dunghan_domain::{EventId, FileId, StepCode, UnitId};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
@@ -34,7 +34,7 @@ pub use catalog::{CatalogChange, CatalogOutcome};
 
 use crate::store::codec::{self, CodecError, JournalEntry};
 use crate::store::journal::{JournalError, JournalWriter, RealDisk};
-use crate::store::{FileSummary, StateBatch, Store, StoreError};
+use crate::store::{AlertRecord, EmittedAlert, FileSummary, StateBatch, Store, StoreError};
 
 /// Where "now" comes from; tests inject a controlled clock.
 pub trait Clock: Send + Sync + 'static {
@@ -50,6 +50,23 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// Where the engine hands the alerts it stored; delivery (the alert stream) implements it.
+///
+/// `publish` is called after the alerts were committed and flushed to the operating system,
+/// in sequence order, from the engine thread: it must not block.
+pub trait AlertSink: Send + Sync + 'static {
+    /// Hands over newly stored alerts, in sequence order.
+    fn publish(&self, alerts: &[AlertRecord]);
+}
+
+/// A sink that drops alerts (for `rebuild` and tools that do not deliver).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAlertSink;
+
+impl AlertSink for NoAlertSink {
+    fn publish(&self, _alerts: &[AlertRecord]) {}
 }
 
 /// Which units a caller may push events for.
@@ -191,6 +208,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     max_cycle_events: usize,
     runtime: tokio::runtime::Handle,
+    next_alert_sequence: u64,
+    sink: Arc<dyn AlertSink>,
 }
 
 impl EngineHandle {
@@ -346,6 +365,7 @@ impl Engine {
         base_catalog: Catalog,
         config: EngineConfig,
         clock: Arc<dyn Clock>,
+        sink: Arc<dyn AlertSink>,
     ) -> Result<(EngineHandle, JoinHandle<()>), EngineError> {
         let catalog = catalog::load_stored(&store, base_catalog)?;
         let policy = config.policy.clone();
@@ -360,6 +380,8 @@ impl Engine {
             clock,
             max_cycle_events: config.max_cycle_events,
             runtime: tokio::runtime::Handle::current(),
+            next_alert_sequence: store.last_alert_sequence()? + 1,
+            sink,
         };
         let replayed = engine.replay()?;
         tracing::info!(
@@ -689,7 +711,16 @@ impl Engine {
             }
             state.put_counter(key, counts);
         }
+        for alert in &pending.alerts {
+            state.put_alert(alert);
+        }
         self.store.commit(state)?;
+        if !pending.alerts.is_empty() {
+            // Published alerts must survive a killed process with their sequence numbers:
+            // hand them out only once sled has written them to the operating system.
+            self.store.flush()?;
+            self.sink.publish(&pending.alerts);
+        }
         Ok(())
     }
 
@@ -718,9 +749,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Re-folds one file with its stored events plus `new` ones and stores its summary.
+    /// Re-folds one file with its stored events plus `new` ones and stores its summary,
+    /// with the alerts that start or stop holding.
     fn refold(
-        &self,
+        &mut self,
         file: &FileId,
         new: Vec<RecordedEvent>,
         journal_position: u64,
@@ -741,7 +773,12 @@ impl Engine {
         let position = previous.as_ref().map_or(journal_position, |p| {
             p.journal_position.max(journal_position)
         });
-        let summary = FileSummary::of(&judgement, plan.next_at, position, history.newest());
+        let mut summary = FileSummary::of(&judgement, plan.next_at, position, history.newest());
+        let emitted = previous
+            .as_ref()
+            .map(|p| p.emitted_alerts.clone())
+            .unwrap_or_default();
+        summary.emitted_alerts = self.decide_alerts(&judgement, &plan, emitted, now, batch);
         let old = previous
             .as_ref()
             .map(|p| p.contributions.as_slice())
@@ -755,6 +792,97 @@ impl Engine {
         batch.deltas.retain(|_, delta| !delta.is_zero());
         batch.state.put_file(&summary, previous.as_ref())?;
         Ok(judgement)
+    }
+
+    /// Emits the conditions that newly hold and retracts emitted ones that no longer hold;
+    /// returns the identities emitted and still holding.
+    fn decide_alerts(
+        &mut self,
+        judgement: &Judgement,
+        plan: &AlertPlan,
+        emitted: Vec<EmittedAlert>,
+        now: DateTime<Utc>,
+        batch: &mut Pending,
+    ) -> Vec<EmittedAlert> {
+        let unit_path = match (&judgement.receiving, judgement.received_at) {
+            (Some(receiving), Some(received)) => {
+                let date = judgement
+                    .local_date(received)
+                    .unwrap_or_else(|| received.date_naive());
+                self.catalog.ancestry_at(&receiving.unit, date)
+            }
+            _ => Vec::new(),
+        };
+        let officer = judgement
+            .segments
+            .last()
+            .and_then(|s| s.holder.officer.clone());
+        let identity =
+            |kind, step: &Option<StepCode>, key: &str| (kind, step.clone(), key.to_owned());
+        let mut kept = Vec::new();
+        for old in emitted {
+            let still = plan
+                .holding
+                .iter()
+                .any(|c| c.identity() == identity(old.kind, &old.step, &old.key));
+            if still {
+                kept.push(old);
+                continue;
+            }
+            let sequence = self.next_alert_sequence;
+            self.next_alert_sequence += 1;
+            batch.alerts.push(AlertRecord {
+                sequence,
+                file_id: judgement.file_id.clone(),
+                kind: old.kind,
+                step: old.step.clone(),
+                key: old.key.clone(),
+                severity: Severity::Info,
+                due_at: judgement.due(),
+                fired_at: now,
+                recorded_at: now,
+                unit_path: unit_path.clone(),
+                officer: officer.clone(),
+                detail: format!(
+                    "retracts alert {}: {} no longer holds",
+                    old.sequence,
+                    old.kind.name()
+                ),
+                retracts: Some(old.sequence),
+            });
+        }
+        for condition in &plan.holding {
+            let known = kept
+                .iter()
+                .any(|e| identity(e.kind, &e.step, &e.key) == condition.identity());
+            if known {
+                continue;
+            }
+            let sequence = self.next_alert_sequence;
+            self.next_alert_sequence += 1;
+            batch.alerts.push(AlertRecord {
+                sequence,
+                file_id: judgement.file_id.clone(),
+                kind: condition.kind,
+                step: condition.step.clone(),
+                key: condition.key.clone(),
+                severity: condition.kind.severity(),
+                due_at: condition.due_at,
+                fired_at: condition.at,
+                recorded_at: now,
+                unit_path: unit_path.clone(),
+                officer: officer.clone(),
+                detail: condition.detail.clone(),
+                retracts: None,
+            });
+            kept.push(EmittedAlert {
+                kind: condition.kind,
+                step: condition.step.clone(),
+                key: condition.key.clone(),
+                sequence,
+            });
+        }
+        kept
     }
 
     /// Re-folds files whose next alert instant has come, so the deadline index moves on.
@@ -794,6 +922,7 @@ impl Engine {
 struct Pending {
     state: StateBatch,
     deltas: BTreeMap<Vec<u8>, Counts>,
+    alerts: Vec<AlertRecord>,
 }
 
 fn count_events(command: &Command) -> usize {

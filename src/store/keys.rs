@@ -28,6 +28,8 @@ pub(crate) enum Kind {
     File = 4,
     /// Next alert instant of a file: `[5] ms file`.
     Deadline = 5,
+    /// Alerts by sequence: `[7] sequence`.
+    Alert = 7,
     /// Additive counters: `[6] day unit 0 officer 0 procedure 0 field 0 channel`.
     Counter = 6,
     /// Catalog change by revision: `[8] revision`.
@@ -144,6 +146,24 @@ pub(crate) fn parse_counter(bytes: &[u8]) -> Option<CounterKey> {
 }
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
+
+/// `[7] sequence`.
+pub(crate) fn alert(sequence: u64) -> Vec<u8> {
+    let mut key = vec![Kind::Alert as u8];
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// The sequence of a `[7] sequence` key.
+pub(crate) fn parse_alert(key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(&[Kind::Alert as u8])?;
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+/// The first key after every key of `kind`.
+pub(crate) fn prefix_end(kind: Kind) -> [u8; 1] {
+    [kind as u8 + 1]
+}
 
 /// `[8] revision`.
 pub(crate) fn catalog(revision: u64) -> Vec<u8> {

@@ -4,11 +4,13 @@
 //! state in sled (`state`), which can always be rebuilt from the journal.
 //! It must never let an engine type (`sled::IVec`, `sled::Tree`, `sled::Error`) leave this module.
 
+pub mod alerts;
 pub mod codec;
 pub mod journal;
 mod keys;
 pub mod state;
 
+pub use alerts::{AlertRecord, EmittedAlert};
 pub use state::{
     DedupeEntry, FileStatus, FileSummary, StateBatch, Store, StoreError, SummaryStanding,
 };

@@ -17,6 +17,7 @@ use dunghan_domain::{CalendarId, EventId, FieldCode, FileId, OfficerId, Procedur
 use prost::Message;
 use thiserror::Error;
 
+use super::alerts::{self, EmittedAlert};
 use super::keys::{self, Kind};
 use crate::proto::storage::v1 as pb;
 
@@ -136,6 +137,8 @@ pub struct FileSummary {
     pub journal_position: u64,
     /// What the file contributes to the counters (encoded counter key, counts).
     pub contributions: Vec<(Vec<u8>, Counts)>,
+    /// Alert conditions emitted for the file and not retracted.
+    pub emitted_alerts: Vec<EmittedAlert>,
 }
 
 /// Whether a file counts, as stored.
@@ -207,6 +210,7 @@ impl FileSummary {
                 .iter()
                 .map(|(key, counts)| (keys::counter(key), *counts))
                 .collect(),
+            emitted_alerts: Vec::new(),
         }
     }
 }
@@ -459,6 +463,18 @@ impl Store {
             .collect()
     }
 
+    /// The records with keys in `start..end`.
+    pub(crate) fn range(
+        &self,
+        start: Vec<u8>,
+        end: [u8; 1],
+    ) -> impl DoubleEndedIterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
+        self.tree.range(start..end.to_vec()).map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(engine("scan a range"))
+        })
+    }
+
     /// Number of files stored.
     pub fn n_files(&self) -> usize {
         self.tree.scan_prefix(keys::prefix(Kind::File)).count()
@@ -560,6 +576,11 @@ impl StateBatch {
     /// Sets the journal position the batch brings the state to.
     pub fn set_applied_seq(&mut self, seq: u64) {
         self.insert(keys::meta(APPLIED_SEQ), seq.to_be_bytes().to_vec());
+    }
+
+    /// Inserts a record whose key and value another store module encoded.
+    pub(crate) fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.insert(key, value);
     }
 
     fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -760,6 +781,11 @@ fn encode_summary(summary: &FileSummary) -> pb::StoredFile {
                 values: counts.to_array().to_vec(),
             })
             .collect(),
+        emitted_alerts: summary
+            .emitted_alerts
+            .iter()
+            .map(alerts::emitted_to_pb)
+            .collect(),
     }
 }
 
@@ -857,6 +883,11 @@ fn decode_summary(key: &[u8], value: &[u8]) -> Result<FileSummary, StoreError> {
             .iter()
             .map(|c| (c.key.clone(), Counts::from_slice(&c.values)))
             .collect(),
+        emitted_alerts: stored
+            .emitted_alerts
+            .iter()
+            .filter_map(alerts::emitted_from_pb)
+            .collect(),
     })
 }
 
@@ -952,6 +983,12 @@ mod tests {
                     ..Counts::default()
                 },
             )],
+            emitted_alerts: vec![EmittedAlert {
+                kind: dunghan_domain::alert::AlertKind::FileOverdue,
+                step: None,
+                key: String::new(),
+                sequence: 9,
+            }],
         }
     }
 
