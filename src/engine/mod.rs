@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 
 pub use catalog::{CatalogChange, CatalogOutcome};
 
-use crate::store::codec::{self, CodecError, JournalEntry};
+use crate::store::codec::{self, CodecError, JournalEntry, RejudgeEntry};
 use crate::store::journal::{JournalError, JournalWriter, RealDisk};
 use crate::store::{AlertRecord, EmittedAlert, FileSummary, StateBatch, Store, StoreError};
 
@@ -156,6 +156,13 @@ enum Command {
         dry_run: bool,
         reply: oneshot::Sender<Result<CatalogOutcome, EngineError>>,
     },
+    Rejudge {
+        entry: RejudgeEntry,
+        reply: oneshot::Sender<Result<u64, EngineError>>,
+    },
+    Tick {
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
     Shutdown {
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
@@ -249,6 +256,28 @@ impl EngineHandle {
             dry_run,
             reply,
         })?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Re-folds the files listed in `entry` under the catalog in force, after journaling the
+    /// entry (the audit trail keeps the verdicts replaced); returns its journal position.
+    ///
+    /// # Errors
+    /// As [`EngineHandle::ingest`].
+    pub async fn rejudge(&self, entry: RejudgeEntry) -> Result<u64, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Rejudge { entry, reply })?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Re-folds now every file whose next alert instant has come (the engine also does this
+    /// by itself when the instant comes; tests with a controlled clock call it).
+    ///
+    /// # Errors
+    /// As [`EngineHandle::ingest`].
+    pub async fn tick(&self) -> Result<(), EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Tick { reply })?;
         answer.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -458,6 +487,14 @@ impl Engine {
                     // Catalog changes are rare: settle pending ingests first to keep order.
                     self.ingest_all(std::mem::take(&mut ingests));
                     let _ = reply.send(self.change_catalog(changes, &actor, dry_run));
+                }
+                Command::Rejudge { entry, reply } => {
+                    self.ingest_all(std::mem::take(&mut ingests));
+                    let _ = reply.send(self.journal_rejudge(entry));
+                }
+                Command::Tick { reply } => {
+                    self.ingest_all(std::mem::take(&mut ingests));
+                    let _ = reply.send(self.refresh_due());
                 }
                 Command::Shutdown { reply } => stop = Some(reply),
             }
@@ -685,7 +722,12 @@ impl Engine {
                         .put_catalog(seq, codec::encode_catalog_change(&change));
                     rejudge_unjudged = true;
                 }
-                JournalEntry::Rejudge(_) => {}
+                JournalEntry::Rejudge(entry) => {
+                    self.apply_files(std::mem::take(&mut by_file), now, &mut batch)?;
+                    for replaced in &entry.replaced {
+                        self.refold(&replaced.file_id, Vec::new(), seq, now, &mut batch)?;
+                    }
+                }
             }
         }
         self.apply_files(by_file, now, &mut batch)?;
@@ -792,6 +834,14 @@ impl Engine {
         batch.deltas.retain(|_, delta| !delta.is_zero());
         batch.state.put_file(&summary, previous.as_ref())?;
         Ok(judgement)
+    }
+
+    fn journal_rejudge(&mut self, entry: RejudgeEntry) -> Result<u64, EngineError> {
+        let payload = codec::encode_rejudge(&entry);
+        let range = self.runtime.block_on(self.journal.append(vec![payload]))?;
+        let seq = range.start;
+        self.apply_entries(vec![(seq, JournalEntry::Rejudge(entry))])?;
+        Ok(seq)
     }
 
     /// Emits the conditions that newly hold and retracts emitted ones that no longer hold;
@@ -928,7 +978,10 @@ struct Pending {
 fn count_events(command: &Command) -> usize {
     match command {
         Command::Ingest { candidates, .. } => candidates.len(),
-        Command::Catalog { .. } | Command::Shutdown { .. } => 1,
+        Command::Catalog { .. }
+        | Command::Rejudge { .. }
+        | Command::Tick { .. }
+        | Command::Shutdown { .. } => 1,
     }
 }
 
