@@ -289,10 +289,12 @@ impl EngineHandle {
         let (reply, answer) = oneshot::channel();
         // Shutdown waits for room rather than being shed.
         let commands = self.commands.clone();
-        tokio::task::spawn_blocking(move || commands.send(Command::Shutdown { reply }))
-            .await
-            .map_err(|_| EngineError::Stopped)?
-            .map_err(|_| EngineError::Stopped)?;
+        tokio::task::spawn_blocking(move || {
+            commands.send(Command::Shutdown { reply }).map_err(|_| ())
+        })
+        .await
+        .map_err(|_| EngineError::Stopped)?
+        .map_err(|_| EngineError::Stopped)?;
         answer.await.map_err(|_| EngineError::Stopped)?
     }
 
