@@ -29,6 +29,9 @@ enum Command {
     Serve(ServeArgs),
     /// Rebuild the derived state from the journal alone (the service must be stopped).
     Rebuild(RebuildArgs),
+    /// Check a stopped service's data: every journaled event in the state exactly once, and
+    /// every counter equal to a recount. Exits non-zero if anything is wrong.
+    Check(RebuildArgs),
     /// Show a year of a calendar, or compute a due time by hand.
     Calendar(CalendarArgs),
     /// Push events from a JSON Lines file to a running server.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Rebuild(args) => rebuild(&args),
+        Command::Check(args) => check(&args),
         Command::Calendar(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -136,5 +140,28 @@ fn rebuild(args: &RebuildArgs) -> Result<(), String> {
         let mut out = stdout.lock();
         writeln!(out, "rebuilt the state from {replayed} journal records")
             .map_err(|err| err.to_string())
+    })
+}
+
+fn check(args: &RebuildArgs) -> Result<(), String> {
+    let config = Config {
+        data_dir: args.data_dir.clone(),
+        log_filter: "warn".to_owned(),
+        ..Config::default()
+    };
+    init_tracing(&config);
+    runtime()?.block_on(async {
+        let report = server::check(&config.data_dir)
+            .await
+            .map_err(|err| err.to_string())?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let json = serde_json::to_string_pretty(&report).map_err(|err| err.to_string())?;
+        writeln!(out, "{json}").map_err(|err| err.to_string())?;
+        if report.is_sound() {
+            Ok(())
+        } else {
+            Err("the data is not sound (see the report above)".to_owned())
+        }
     })
 }

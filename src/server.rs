@@ -331,3 +331,112 @@ pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     Ok(records)
 }
+
+/// What `dunghan check` found in a stopped service's data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// Journal records read.
+    pub journal_records: u64,
+    /// Events in the journal.
+    pub journal_events: u64,
+    /// Event ids that appear more than once in the journal (must be none).
+    pub duplicated_in_journal: Vec<String>,
+    /// Journaled events missing from the state (must be none).
+    pub missing_from_state: Vec<String>,
+    /// Files in the state.
+    pub files: u64,
+    /// Counter keys whose stored counts differ from a recount (must be none).
+    pub counter_mismatches: Vec<String>,
+    /// Counter keys with a negative count (must be none).
+    pub negative_counters: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether everything holds.
+    pub fn is_sound(&self) -> bool {
+        self.duplicated_in_journal.is_empty()
+            && self.missing_from_state.is_empty()
+            && self.counter_mismatches.is_empty()
+            && self.negative_counters.is_empty()
+    }
+}
+
+/// Checks a stopped service's data: brings the state up to the journal (replay), then
+/// verifies every journaled event is in the state exactly once and every counter equals a
+/// recount. The service must not be running.
+///
+/// # Errors
+/// [`ServeError`] if the data cannot be opened or read.
+pub async fn check(data_dir: &std::path::Path) -> Result<CheckReport, ServeError> {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::store::codec::{self, JournalEntry};
+
+    let journal = Journal::open(&journal_dir(data_dir), JournalConfig::default())?;
+    let mut report = CheckReport::default();
+    let mut seen: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for item in journal.read_from(1) {
+        let (_, payload) = item?;
+        report.journal_records += 1;
+        let entry = codec::decode_journal_record(&payload).map_err(EngineError::from)?;
+        if let JournalEntry::Event { recorded, .. } = entry {
+            report.journal_events += 1;
+            *seen
+                .entry((
+                    recorded.event.file_id.to_string(),
+                    recorded.event.id.to_string(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    let writer = journal.start_writer()?;
+    let store = Store::open(&data_dir.join("state"))?;
+    let (engine, thread) = Engine::start(
+        store,
+        writer,
+        catalog_file::default_catalog(),
+        EngineConfig::default(),
+        Arc::new(crate::engine::SystemClock),
+        Arc::new(crate::engine::NoAlertSink),
+    )?;
+    let mut files = BTreeSet::new();
+    for ((file, event), count) in &seen {
+        if *count > 1 {
+            report.duplicated_in_journal.push(event.clone());
+        }
+        let file_id = dunghan_domain::FileId::new(file.clone())
+            .map_err(|err| ServeError::Security(err.to_string()))?;
+        let event_id = dunghan_domain::EventId::new(event.clone())
+            .map_err(|err| ServeError::Security(err.to_string()))?;
+        if engine.store().dedupe(&event_id)?.is_none()
+            || !engine
+                .history(&file_id)?
+                .is_some_and(|history| history.contains(&event_id))
+        {
+            report.missing_from_state.push(event.clone());
+        }
+        files.insert(file.clone());
+    }
+    report.files = engine.store().n_files() as u64;
+    let stored = engine.stored_counters()?;
+    let recounted = engine.recount()?;
+    for key in stored
+        .keys()
+        .chain(recounted.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        let a = stored.get(key).copied().unwrap_or_default();
+        let b = recounted.get(key).copied().unwrap_or_default();
+        if a != b {
+            report
+                .counter_mismatches
+                .push(format!("{key:?}: stored {a:?}, recount {b:?}"));
+        }
+        if a.has_negative() {
+            report.negative_counters.push(format!("{key:?}: {a:?}"));
+        }
+    }
+    engine.shutdown().await?;
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    Ok(report)
+}
