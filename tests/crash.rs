@@ -97,6 +97,7 @@ async fn push_until_failure(
         let Ok(response) = client
             .ingest_batch(pb::IngestBatchRequest {
                 events: batch.clone(),
+                backfill: false,
             })
             .await
         else {

@@ -330,6 +330,7 @@ fn push_args(server: &str, file: &Path, batch_size: usize, window: usize) -> Pus
         batch_size,
         window,
         json: false,
+        backfill: false,
         client: ClientArgs::for_server(server),
     }
 }

@@ -38,12 +38,18 @@ async fn roles_and_unit_scopes_are_enforced_on_every_service() {
 
     // No token, or a wrong one: unauthenticated.
     let err = IngestServiceClient::new(channel.clone())
-        .ingest_batch(pb::IngestBatchRequest { events: Vec::new() })
+        .ingest_batch(pb::IngestBatchRequest {
+            events: Vec::new(),
+            backfill: false,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     let err = ingest("dh_wrong")
-        .ingest_batch(pb::IngestBatchRequest { events: Vec::new() })
+        .ingest_batch(pb::IngestBatchRequest {
+            events: Vec::new(),
+            backfill: false,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -86,7 +92,10 @@ async fn roles_and_unit_scopes_are_enforced_on_every_service() {
         event("S-4", "UNSEEN", "2025-04-28 09:00", resolved()),
     ];
     let response = ingest(&center)
-        .ingest_batch(pb::IngestBatchRequest { events })
+        .ingest_batch(pb::IngestBatchRequest {
+            events,
+            backfill: false,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -101,7 +110,10 @@ async fn roles_and_unit_scopes_are_enforced_on_every_service() {
 
     // A reader cannot push, and sees only its subtree.
     let err = ingest(&reader)
-        .ingest_batch(pb::IngestBatchRequest { events: Vec::new() })
+        .ingest_batch(pb::IngestBatchRequest {
+            events: Vec::new(),
+            backfill: false,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);

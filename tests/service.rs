@@ -14,7 +14,10 @@ async fn ingest(server: &TestServer, events: Vec<pb::Event>) -> pb::IngestBatchR
     server
         .ingest()
         .await
-        .ingest_batch(pb::IngestBatchRequest { events })
+        .ingest_batch(pb::IngestBatchRequest {
+            events,
+            backfill: false,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -229,7 +232,10 @@ async fn oversized_batch_is_refused_naming_the_limit() {
     let err = server
         .ingest()
         .await
-        .ingest_batch(pb::IngestBatchRequest { events })
+        .ingest_batch(pb::IngestBatchRequest {
+            events,
+            backfill: false,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -290,11 +296,18 @@ async fn stream_acks_each_request_in_order() {
     let mut events = permit_file("S1", "2025-03-28 15:00");
     let second = events.split_off(2);
     let requests = tokio_stream::iter(vec![
-        pb::IngestRequest { events },
+        pb::IngestRequest {
+            events,
+            backfill: false,
+        },
         pb::IngestRequest {
             events: second.clone(),
+            backfill: false,
         },
-        pb::IngestRequest { events: second },
+        pb::IngestRequest {
+            events: second,
+            backfill: false,
+        },
     ]);
     let mut acks = server
         .ingest()
@@ -437,5 +450,29 @@ async fn health_and_reflection_let_generic_clients_discover_the_api() {
     ] {
         assert!(names.contains(&service.to_owned()), "{names:?}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn backfilled_history_is_not_flagged_as_backdated_but_a_live_push_is() {
+    let server = TestServer::start("2025-04-30 12:00").await;
+    server.load_example_catalog().await;
+    let mut client = server.ingest().await;
+    let backdated = |file: &pb::File| {
+        file.rules_broken
+            .iter()
+            .filter(|b| b.rule == pb::RuleKind::BackdatedEvent as i32)
+            .count()
+    };
+    client
+        .ingest_batch(pb::IngestBatchRequest {
+            events: permit_file("OLD", "2025-03-27 10:00"),
+            backfill: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(backdated(&get_file(&server, "OLD").await), 0);
+    ingest(&server, permit_file("LIVE", "2025-03-27 10:00")).await;
+    assert_eq!(backdated(&get_file(&server, "LIVE").await), 4);
     server.stop().await;
 }

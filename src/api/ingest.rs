@@ -37,7 +37,11 @@ impl IngestApi {
         &self,
         principal: &Principal,
         events: Vec<pb::Event>,
+        backfill: bool,
     ) -> Result<Vec<pb::EventResult>, Status> {
+        if backfill {
+            principal.require(Role::Admin)?;
+        }
         if events.len() > self.max_batch_events {
             return Err(Status::invalid_argument(format!(
                 "events: {} events in one request, at most {} allowed",
@@ -55,6 +59,7 @@ impl IngestApi {
                     candidates.push(Candidate {
                         event,
                         recorded_by: principal.name.clone(),
+                        backfill,
                     });
                 }
                 Err(err) => results[idx] = Some(rejected(idx, &event.event_id, &err)),
@@ -89,7 +94,7 @@ impl pb::ingest_service_server::IngestService for IngestApi {
             while let Some(message) = requests.next().await {
                 let answer = match message {
                     Ok(message) => api
-                        .process(&principal, message.events)
+                        .process(&principal, message.events, message.backfill)
                         .await
                         .map(|results| pb::IngestAck {
                             request_index,
@@ -114,9 +119,10 @@ impl pb::ingest_service_server::IngestService for IngestApi {
     ) -> Result<Response<pb::IngestBatchResponse>, Status> {
         let principal = auth::principal(&request)?.clone();
         principal.require(Role::Ingest)?;
-        let events = request.into_inner().events;
-        tracing::debug!(principal = %principal.name, n_events = events.len(), "ingest batch");
-        let results = self.process(&principal, events).await?;
+        let request = request.into_inner();
+        let events = request.events;
+        tracing::debug!(principal = %principal.name, n_events = events.len(), backfill = request.backfill, "ingest batch");
+        let results = self.process(&principal, events, request.backfill).await?;
         let count = |outcome: pb::EventOutcome| {
             u32::try_from(
                 results

@@ -75,6 +75,10 @@ pub struct PushArgs {
     /// Print the summary as JSON (and draw no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// Import historic events (an older system's data, an event log): the server records
+    /// each event as of its own time, so it is not flagged as backdated. Needs an admin token.
+    #[arg(long)]
+    pub backfill: bool,
     /// The server to push to.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -227,6 +231,8 @@ pub struct PushOptions {
     batch_size: usize,
     /// Requests unacknowledged at once, 1 to [`MAX_WINDOW`].
     window: usize,
+    /// Historic import: the server records each event as of its own event time.
+    backfill: bool,
 }
 
 impl InputFormat {
@@ -317,7 +323,16 @@ impl PushOptions {
                 reason: format!("must be 1 to {MAX_WINDOW}"),
             });
         }
-        Ok(PushOptions { batch_size, window })
+        Ok(PushOptions {
+            batch_size,
+            window,
+            backfill: false,
+        })
+    }
+
+    /// The same options, marking the push as a historic import (or not).
+    pub fn with_backfill(self, backfill: bool) -> PushOptions {
+        PushOptions { backfill, ..self }
     }
 }
 
@@ -413,7 +428,7 @@ impl PushSummary {
 /// and [`CliError::EventsNotStored`] when the push finished but some lines were
 /// unreadable, rejected or conflicting.
 pub async fn run(args: &PushArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let options = PushOptions::new(args.batch_size, args.window)?;
+    let options = PushOptions::new(args.batch_size, args.window)?.with_backfill(args.backfill);
     let source = open_source(&args.file, args.format)?;
     let channel = connect_authorized(&args.client).await?;
     let mode = if args.json {
@@ -628,7 +643,10 @@ async fn stream_batches(
                 // A closed stream means the server ended the call; its status
                 // arrives with the next ack read, so keep reading acks.
                 if let Some(request_tx) = &request_tx {
-                    let _ = request_tx.try_send(pb::IngestRequest { events: batch.events });
+                    let _ = request_tx.try_send(pb::IngestRequest {
+                        events: batch.events,
+                        backfill: options.backfill,
+                    });
                 }
             }
             ack = acks.message(), if !in_flight.is_empty() => {

@@ -85,6 +85,8 @@ pub struct Candidate {
     pub event: Event,
     /// The name of the token (or `open`) that pushed it.
     pub recorded_by: String,
+    /// A historic import: recorded as of its own event time, so it is never "backdated".
+    pub backfill: bool,
 }
 
 /// What became of one event.
@@ -541,7 +543,11 @@ impl Engine {
                         let hash = codec::content_hash(&candidate.event);
                         let recorded = RecordedEvent {
                             event: candidate.event.clone(),
-                            recorded_at: now,
+                            recorded_at: if candidate.backfill {
+                                candidate.event.occurred_at
+                            } else {
+                                now
+                            },
                         };
                         in_cycle.insert(
                             candidate.event.id.clone(),
