@@ -108,6 +108,16 @@ async fn roles_and_unit_scopes_are_enforced_on_every_service() {
     assert_eq!(rejection.reason, pb::RejectionReason::OutOfScope as i32);
     assert!(rejection.message.contains("so-xd"), "{}", rejection.message);
 
+    // Only an admin may backfill history (it bypasses the backdating check).
+    let err = ingest(&center)
+        .ingest_batch(pb::IngestBatchRequest {
+            events: Vec::new(),
+            backfill: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
     // A reader cannot push, and sees only its subtree.
     let err = ingest(&reader)
         .ingest_batch(pb::IngestBatchRequest {
