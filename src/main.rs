@@ -29,6 +29,10 @@ enum Command {
     Serve(ServeArgs),
     /// Rebuild the derived state from the journal alone (the service must be stopped).
     Rebuild(RebuildArgs),
+    /// Copy a (running or stopped) service's journal into a new folder, consistently.
+    Backup(BackupArgs),
+    /// Restore a backup into a new data folder and rebuild the state from it.
+    Restore(RestoreArgs),
     /// Check a stopped service's data: every journaled event in the state exactly once, and
     /// every counter equal to a recount. Exits non-zero if anything is wrong.
     Check(RebuildArgs),
@@ -40,6 +44,24 @@ enum Command {
     Catalog(CatalogArgs),
     /// Make a new client token and print it with the hash to put in the configuration.
     TokenNew,
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    /// The folder to write the backup to (must be new or empty).
+    dest: PathBuf,
+    /// The data directory of the service.
+    #[arg(long, env = "DUNGHAN_DATA_DIR", default_value = "./dunghan-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// The backup folder (made by `dunghan backup`).
+    backup: PathBuf,
+    /// The data directory to restore into (must be new or empty).
+    #[arg(long, env = "DUNGHAN_DATA_DIR", default_value = "./dunghan-data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +77,17 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Rebuild(args) => rebuild(&args),
         Command::Check(args) => check(&args),
+        Command::Backup(args) => {
+            let report =
+                dunghan::backup::backup(&args.data_dir, &args.dest).map_err(|err| err.to_string());
+            report.and_then(|report| print_json(&report))
+        }
+        Command::Restore(args) => runtime().and_then(|runtime| {
+            let report = runtime
+                .block_on(dunghan::backup::restore(&args.backup, &args.data_dir))
+                .map_err(|err| err.to_string())?;
+            print_json(&report)
+        }),
         Command::Calendar(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -164,4 +197,11 @@ fn check(args: &RebuildArgs) -> Result<(), String> {
             Err("the data is not sound (see the report above)".to_owned())
         }
     })
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let json = serde_json::to_string_pretty(value).map_err(|err| err.to_string())?;
+    writeln!(out, "{json}").map_err(|err| err.to_string())
 }
