@@ -190,6 +190,19 @@ fn result_of(idx: usize, event_id: String, outcome: Outcome) -> pb::EventResult 
                 ),
             });
         }
+        Outcome::Contradicts {
+            field,
+            value,
+            message,
+        } => {
+            result.outcome = pb::EventOutcome::Rejected as i32;
+            result.rejection = Some(pb::EventRejection {
+                reason: pb::RejectionReason::InvalidValue as i32,
+                field_path: format!("events[{idx}].{field}"),
+                value,
+                message,
+            });
+        }
         Outcome::OutOfScope { message } => {
             result.outcome = pb::EventOutcome::Rejected as i32;
             result.rejection = Some(pb::EventRejection {

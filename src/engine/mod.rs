@@ -14,7 +14,7 @@
 mod catalog;
 mod replay;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -111,6 +111,16 @@ pub enum Outcome {
     /// Refused: the caller may not push events for this file's units.
     OutOfScope {
         /// Why, naming the unit or file.
+        message: String,
+    },
+    /// Refused: the event contradicts the file's state as of its newest event (a handover
+    /// from someone who does not hold the file, an event after the file's clock ended).
+    Contradicts {
+        /// The field at fault, e.g. `handed_over.from_officer_id`.
+        field: String,
+        /// Its value.
+        value: String,
+        /// Why, naming the file and its state.
         message: String,
     },
 }
@@ -523,8 +533,10 @@ impl Engine {
         let now = self.clock.now();
         // Classify every event of every command; accepted ones get a journal payload.
         let mut in_cycle: HashMap<EventId, (FileId, [u8; 32])> = HashMap::new();
-        // Receipts accepted earlier in this cycle, for scope checks of later events.
+        // Receipts accepted earlier in this cycle, for scope checks of later events, and the
+        // files with events accepted in this cycle (their stored state is not current).
         let mut receipts: HashMap<FileId, UnitId> = HashMap::new();
+        let mut touched: HashSet<FileId> = HashSet::new();
         let mut outcomes: Vec<Vec<Option<Outcome>>> = Vec::with_capacity(ingests.len());
         let mut payloads = Vec::new();
         let mut accepted: Vec<(usize, usize, RecordedEvent, [u8; 32], String)> = Vec::new();
@@ -532,9 +544,10 @@ impl Engine {
         for (command_idx, (scope, candidates, _)) in ingests.iter().enumerate() {
             let mut these = Vec::with_capacity(candidates.len());
             for (event_idx, candidate) in candidates.iter().enumerate() {
-                match self.classify(scope, candidate, &in_cycle, &receipts) {
+                match self.classify(scope, candidate, &in_cycle, &receipts, &touched) {
                     Ok(Some(outcome)) => these.push(Some(outcome)),
                     Ok(None) => {
+                        touched.insert(candidate.event.file_id.clone());
                         if let EventKind::Received { holder, .. } = &candidate.event.kind {
                             receipts
                                 .entry(candidate.event.file_id.clone())
@@ -628,6 +641,7 @@ impl Engine {
         candidate: &Candidate,
         in_cycle: &HashMap<EventId, (FileId, [u8; 32])>,
         receipts: &HashMap<FileId, UnitId>,
+        touched: &HashSet<FileId>,
     ) -> Result<Option<Outcome>, EngineError> {
         let event = &candidate.event;
         let known = match in_cycle.get(&event.id) {
@@ -650,6 +664,13 @@ impl Engine {
         }
         if let Some(message) = self.out_of_scope(scope, event, receipts.get(&event.file_id))? {
             return Ok(Some(Outcome::OutOfScope { message }));
+        }
+        if !touched.contains(&event.file_id) {
+            if let Some(summary) = self.store.file(&event.file_id)? {
+                if let Some(refusal) = contradiction(&summary, event) {
+                    return Ok(Some(refusal));
+                }
+            }
         }
         Ok(None)
     }
@@ -973,6 +994,58 @@ impl Engine {
             Err(poisoned) => *poisoned.into_inner() = self.catalog.clone(),
         }
     }
+}
+
+/// Why `event` contradicts the stored state of its file, if it does.
+///
+/// Events may arrive out of order, so only an event at or after the file's newest event can
+/// contradict it: a handover from a holder other than the current one, or an event (other
+/// than `returned`) after the file's clock ended. Older events are accepted; the fold flags
+/// them (anomalies, the altered-record rule).
+fn contradiction(summary: &FileSummary, event: &Event) -> Option<Outcome> {
+    if summary
+        .newest_event_at
+        .is_some_and(|newest| event.occurred_at < newest)
+    {
+        return None;
+    }
+    if let Some(finished_at) = summary.finished_at {
+        if !matches!(event.kind, EventKind::Returned) && event.occurred_at > finished_at {
+            return Some(Outcome::Contradicts {
+                field: "kind".to_owned(),
+                value: event.kind.name().to_owned(),
+                message: format!(
+                    "file {} ended its clock at {}; a {} event after that is refused",
+                    event.file_id,
+                    finished_at.to_rfc3339(),
+                    event.kind.name()
+                ),
+            });
+        }
+    }
+    if let (EventKind::HandedOver { from, .. }, Some(holder)) = (&event.kind, &summary.holder) {
+        let officer_differs =
+            matches!((&from.officer, &holder.officer), (Some(a), Some(b)) if a != b);
+        if from.unit != holder.unit || officer_differs {
+            let (field, value) = if from.unit != holder.unit {
+                ("handed_over.from_unit_id", from.unit.to_string())
+            } else {
+                (
+                    "handed_over.from_officer_id",
+                    from.officer
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )
+            };
+            return Some(Outcome::Contradicts {
+                field: field.to_owned(),
+                value,
+                message: format!("file {} is held by {holder}, not by {from}", event.file_id),
+            });
+        }
+    }
+    None
 }
 
 /// A cycle's changes: the state batch and the counter differences still to add.
