@@ -321,6 +321,30 @@ async fn statistics_group_the_same_verdicts_by_procedure_and_by_unit() {
     assert_eq!(total.on_time_rate, Some(4.0 / 6.0));
     assert_eq!(total.finished_on_time_rate, Some(3.0 / 4.0));
     assert_eq!(by_procedure.as_of, Some(ts(NOW)));
+    // Over all time, the finished verdicts equal the additive counters grouped the same way.
+    let counters: Vec<_> = server
+        .running
+        .as_ref()
+        .unwrap()
+        .engine()
+        .stored_counters()
+        .unwrap()
+        .into_iter()
+        .collect();
+    let grouped = dunghan_domain::report::group_counters(
+        &counters,
+        dunghan_domain::report::Dimension::Procedure,
+    );
+    for row in &by_procedure.rows {
+        let c = row.counts.unwrap();
+        let counted = grouped.get(&row.key).copied().unwrap_or_default();
+        assert_eq!(
+            [c.early, c.on_time, c.late],
+            [counted.early, counted.on_time, counted.late].map(|v| u64::try_from(v).unwrap()),
+            "{}",
+            row.key
+        );
+    }
 
     let by_unit = query
         .get_stats(stats(pb::StatsGroupBy::Unit, "tinh-x"))
