@@ -1,6 +1,16 @@
 //! QueryService: a file with its timeline, control slip, verdict, explanation, attribution
-//! and rules broken. Lists, statistics, reports and leaderboards arrive with issue #4 and
-//! answer UNIMPLEMENTED until then.
+//! and rules broken; lists of files, verdict statistics, form II.06a, the Decision 766
+//! index, leaderboards, and re-judging.
+//!
+//! Handlers stay thin: they check the caller's role, validate the request, run the scan
+//! and the pure computation of `dunghan_domain::report` on the blocking pool, and convert
+//! back. Every answer is limited to the files of the caller's unit scope. This module
+//! never writes state, except Rejudge, which goes through the engine like every write.
+
+mod files;
+mod rejudge;
+mod reports;
+mod scope;
 
 use dunghan_domain::clock::judge;
 use dunghan_domain::event::FileHistory;
@@ -12,6 +22,7 @@ use crate::auth;
 use crate::config::Role;
 use crate::engine::EngineHandle;
 use crate::proto::v1 as pb;
+use crate::store::codec::RejudgeEntry;
 
 /// The QueryService implementation.
 #[derive(Debug, Clone)]
@@ -24,10 +35,6 @@ impl QueryApi {
     pub fn new(engine: EngineHandle) -> Self {
         Self { engine }
     }
-}
-
-fn later(rpc: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is not served yet (TODO(#4))"))
 }
 
 #[tonic::async_trait]
@@ -73,51 +80,139 @@ impl pb::query_service_server::QueryService for QueryApi {
 
     async fn list_files(
         &self,
-        _: Request<pb::ListFilesRequest>,
+        request: Request<pb::ListFilesRequest>,
     ) -> Result<Response<pb::ListFilesResponse>, Status> {
-        Err(later("ListFiles"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Read)?;
+        let engine = self.engine.clone();
+        let catalog = engine.catalog();
+        let query = files::ListQuery::parse(&principal, &catalog, request.get_ref(), engine.now())?;
+        tracing::debug!(token = %principal.name, "list files");
+        let page =
+            scope::blocking(move || files::list(&engine, &catalog, &principal, &query)).await?;
+        Ok(Response::new(page))
     }
 
     async fn get_stats(
         &self,
-        _: Request<pb::GetStatsRequest>,
+        request: Request<pb::GetStatsRequest>,
     ) -> Result<Response<pb::GetStatsResponse>, Status> {
-        Err(later("GetStats"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Read)?;
+        let (engine, request) = (self.engine.clone(), request.into_inner());
+        tracing::debug!(token = %principal.name, unit = %request.subtree_unit_id, "get stats");
+        let stats = scope::blocking(move || reports::stats(&engine, &principal, &request)).await?;
+        Ok(Response::new(stats))
     }
 
     async fn get_leaderboard(
         &self,
-        _: Request<pb::GetLeaderboardRequest>,
+        request: Request<pb::GetLeaderboardRequest>,
     ) -> Result<Response<pb::GetLeaderboardResponse>, Status> {
-        Err(later("GetLeaderboard"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Read)?;
+        let (engine, request) = (self.engine.clone(), request.into_inner());
+        let query = reports::LeaderboardQuery::parse(&request)?;
+        tracing::debug!(token = %principal.name, unit = %request.subtree_unit_id, "get leaderboard");
+        let board =
+            scope::blocking(move || reports::leaderboard(&engine, &principal, query, &request))
+                .await?;
+        Ok(Response::new(board))
     }
 
     async fn get_report(
         &self,
-        _: Request<pb::GetReportRequest>,
+        request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::GetReportResponse>, Status> {
-        Err(later("GetReport"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Read)?;
+        let (engine, request) = (self.engine.clone(), request.into_inner());
+        tracing::debug!(token = %principal.name, unit = %request.subtree_unit_id, "get report");
+        let form =
+            scope::blocking(move || reports::form_06a(&engine, &principal, &request)).await?;
+        Ok(Response::new(form))
     }
 
     async fn get_index(
         &self,
-        _: Request<pb::GetIndexRequest>,
+        request: Request<pb::GetIndexRequest>,
     ) -> Result<Response<pb::GetIndexResponse>, Status> {
-        Err(later("GetIndex"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Read)?;
+        let (engine, request) = (self.engine.clone(), request.into_inner());
+        tracing::debug!(token = %principal.name, unit = %request.subtree_unit_id, "get index");
+        let index =
+            scope::blocking(move || reports::index_766(&engine, &principal, &request)).await?;
+        Ok(Response::new(index))
     }
 
     async fn preview_rejudge(
         &self,
-        _: Request<pb::PreviewRejudgeRequest>,
+        request: Request<pb::PreviewRejudgeRequest>,
     ) -> Result<Response<pb::PreviewRejudgeResponse>, Status> {
-        Err(later("PreviewRejudge"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Operate)?;
+        let (engine, request) = (self.engine.clone(), request.into_inner());
+        let scope = rejudge::Scope::parse(
+            &principal,
+            &engine.catalog(),
+            request.scope.as_ref(),
+            engine.now(),
+        )?;
+        tracing::debug!(token = %principal.name, scope = %scope.describe(), "preview rejudge");
+        let plan = scope::blocking(move || rejudge::plan(&engine, &principal, &scope)).await?;
+        Ok(Response::new(rejudge::preview(&plan, request.max_changes)?))
     }
 
     async fn rejudge(
         &self,
-        _: Request<pb::RejudgeRequest>,
+        request: Request<pb::RejudgeRequest>,
     ) -> Result<Response<pb::RejudgeResponse>, Status> {
-        Err(later("Rejudge"))
+        let principal = auth::principal(&request)?.clone();
+        principal.require(Role::Admin)?;
+        let (engine, request) = (self.engine.clone(), request.into_inner());
+        let reason = request.reason.trim().to_owned();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Status::invalid_argument(
+                "reason: 1 to 500 characters are required",
+            ));
+        }
+        let scope = rejudge::Scope::parse(
+            &principal,
+            &engine.catalog(),
+            request.scope.as_ref(),
+            engine.now(),
+        )?;
+        let description = scope.describe();
+        let plan = {
+            let (engine, principal) = (engine.clone(), principal.clone());
+            scope::blocking(move || rejudge::plan(&engine, &principal, &scope)).await?
+        };
+        if !request.preview_token.is_empty() && request.preview_token != plan.token {
+            return Err(Status::aborted(
+                "preview_token: the files changed since the preview; preview again",
+            ));
+        }
+        let applied_at = engine.now();
+        let audit_id = format!("rejudge-{}-{}", applied_at.timestamp_millis(), plan.token);
+        let transitions = rejudge::transitions(&plan.changes);
+        tracing::info!(token = %principal.name, audit_id = %audit_id, scope = %description, files = plan.changes.len(), "rejudge");
+        engine
+            .rejudge(RejudgeEntry {
+                audit_id: audit_id.clone(),
+                reason,
+                actor: principal.name.clone(),
+                applied_at,
+                scope: description,
+                replaced: plan.changes,
+            })
+            .await?;
+        Ok(Response::new(pb::RejudgeResponse {
+            files_examined: plan.examined,
+            transitions,
+            audit_id,
+            applied_at: Some(convert::instant_to_pb(applied_at)),
+        }))
     }
 }
 

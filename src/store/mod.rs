@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod codec;
 pub mod journal;
 mod keys;
+mod query;
 pub mod state;
 
 pub use alerts::{AlertRecord, EmittedAlert};

@@ -262,3 +262,45 @@ pub fn token(
     };
     (secret, config)
 }
+
+/// A receipt through `channel`.
+pub fn received_via(
+    procedure: &str,
+    unit: &str,
+    officer: &str,
+    channel: pb::Channel,
+) -> pb::event::Kind {
+    pb::event::Kind::Received(pb::event::Received {
+        procedure_code: procedure.to_owned(),
+        channel: channel as i32,
+        receiving_unit_id: unit.to_owned(),
+        receiving_officer_id: officer.to_owned(),
+        appointment_at: None,
+    })
+}
+
+/// A refusal at the desk.
+pub fn not_accepted(reason: &str) -> pb::event::Kind {
+    pb::event::Kind::NotAccepted(pb::event::NotAccepted {
+        reason: reason.to_owned(),
+    })
+}
+
+impl TestServer {
+    /// Loads a TOML catalog document and checks that it was applied.
+    pub async fn load_catalog_document(&self, document: &str) {
+        let response = self
+            .catalog()
+            .await
+            .load_catalog(pb::LoadCatalogRequest {
+                document: document.to_owned(),
+                format: pb::CatalogFormat::Toml as i32,
+                document_name: "test.toml".to_owned(),
+                dry_run: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(response.applied, "{:?}", response.diagnostics);
+    }
+}

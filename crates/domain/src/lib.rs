@@ -3,8 +3,8 @@
 //!
 //! It owns the working calendar ([`calendar`]), the catalog model ([`catalog`]), events
 //! ([`event`]), the file clock and verdicts ([`clock`]), the control slip and attribution
-//! ([`slip`]), rules broken ([`rules`]), alert decisions ([`alert`]) and re-judging
-//! ([`rejudge`]).
+//! ([`slip`]), rules broken ([`rules`]), alert decisions ([`alert`]), re-judging
+//! ([`rejudge`]) and reports ([`report`]).
 //!
 //! Invariants, enforced by this crate's `Cargo.toml` and by review:
 //! - No I/O, no tokio, sled, tonic, prost or tracing.
@@ -20,6 +20,7 @@ pub mod clock;
 pub mod event;
 pub mod ids;
 pub mod rejudge;
+pub mod report;
 pub mod rules;
 pub mod slip;
 pub mod stats;
