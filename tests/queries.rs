@@ -23,7 +23,10 @@ async fn ingest(server: &TestServer, events: Vec<pb::Event>) {
     let response = server
         .ingest()
         .await
-        .ingest_batch(pb::IngestBatchRequest { events })
+        .ingest_batch(pb::IngestBatchRequest {
+            events,
+            backfill: false,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -765,7 +768,10 @@ async fn queries_see_only_the_callers_subtree() {
         channel.clone(),
         bearer(&admin),
     )
-    .ingest_batch(pb::IngestBatchRequest { events })
+    .ingest_batch(pb::IngestBatchRequest {
+        events,
+        backfill: false,
+    })
     .await
     .unwrap();
 
