@@ -35,7 +35,7 @@ const HEADER_LINE_ONLY: &str = "     --            ";
 /// Output flags shared by the query commands that show instants.
 #[derive(Debug, Clone, Copy, Default, Args)]
 pub struct OutputArgs {
-    /// Print the server's response as proto3 JSON instead of a table.
+    /// Print proto3 JSON instead of tables (`tail`: one alert object per line).
     #[arg(long)]
     pub json: bool,
     /// Show times in UTC instead of +07:00 (Vietnam). Does not change how dates in
@@ -352,14 +352,12 @@ pub fn period_flags(from: Option<&str>, to: Option<&str>) -> Result<Option<pb::P
         .map(|value| bound("from", value, Bound::Start))
         .transpose()?;
     let end = to.map(|value| bound("to", value, Bound::End)).transpose()?;
-    if let (Some(start), Some(end), Some(to)) = (start, end, to) {
+    if let (Some(start), Some(end), Some(from), Some(to)) = (start, end, from, to) {
         if end <= start {
             return Err(CliError::Argument {
                 flag: "to",
                 value: to.to_owned(),
-                reason: format!(
-                    "must be after --from (the period would end at {end} but start at {start})"
-                ),
+                reason: format!("ends the period before --from {from} starts it"),
             });
         }
     }

@@ -4,6 +4,8 @@
 //! Resuming: the command remembers the sequence of the last alert it printed in a
 //! state file and starts after it next time. The file holds that one decimal number
 //! and is replaced atomically (written beside, then renamed) after every alert.
+//! An alert is printed before its sequence is saved, so a crash in between prints it
+//! again on the next run rather than lose it.
 //! Its default path is `$XDG_STATE_HOME/dunghan/tail.seq`, else
 //! `$HOME/.local/state/dunghan/tail.seq`, else `./.dunghan-tail.seq` when neither
 //! variable is set; `--state-file` chooses another (use one per server and filter, since
