@@ -8,7 +8,13 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use dunghan::cli::calendar::{self, CalendarArgs};
 use dunghan::cli::catalog::{self as catalog_cli, CatalogArgs};
+use dunghan::cli::file::{self as file_cli, FileArgs};
+use dunghan::cli::files::{self as files_cli, FilesArgs};
+use dunghan::cli::leaderboard::{self, LeaderboardArgs};
 use dunghan::cli::push::{self, PushArgs};
+use dunghan::cli::report::{self, ReportArgs};
+use dunghan::cli::stats::{self, StatsArgs};
+use dunghan::cli::tail::{self, TailArgs};
 use dunghan::config::{self, Config, LogFormat, ServeArgs};
 use dunghan::engine::SystemClock;
 use dunghan::server;
@@ -42,6 +48,18 @@ enum Command {
     Push(PushArgs),
     /// Load a catalog document into a running server.
     Catalog(CatalogArgs),
+    /// Show one file: timeline, control slip, verdict and why, attribution, rules broken.
+    File(FileArgs),
+    /// List files matching filters, page by page or all at once.
+    Files(FilesArgs),
+    /// Count verdicts and on-time rates by unit, officer, procedure, field or channel.
+    Stats(StatsArgs),
+    /// Rank officers, units or unit heads by late files or late working time.
+    Leaderboard(LeaderboardArgs),
+    /// Print form II.06a (files received, resolved, in progress by field) for a period.
+    Report(ReportArgs),
+    /// Follow alerts like `tail -f`, resuming after the last one seen.
+    Tail(TailArgs),
     /// Make a new client token and print it with the hash to put in the configuration.
     TokenNew,
 }
@@ -105,6 +123,50 @@ fn main() -> ExitCode {
             let mut out = stdout.lock();
             runtime
                 .block_on(catalog_cli::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::File(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(file_cli::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::Files(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(files_cli::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::Stats(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(stats::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::Leaderboard(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(leaderboard::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::Report(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime
+                .block_on(report::run(&args, &mut out))
+                .map_err(|err| err.to_string())
+        }),
+        Command::Tail(args) => runtime().and_then(|runtime| {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            // Reconnection notices go to stderr, so stdout holds alerts only.
+            let mut notices = std::io::stderr();
+            runtime
+                .block_on(tail::run(&args, &mut out, &mut notices))
                 .map_err(|err| err.to_string())
         }),
         Command::TokenNew => (|| {

@@ -4,8 +4,15 @@
 pub mod calendar;
 pub mod catalog;
 pub mod client;
+pub mod file;
+pub mod files;
+pub mod leaderboard;
 pub mod progress;
 pub mod push;
+pub mod report;
+pub mod stats;
+pub mod table;
+pub mod tail;
 
 use std::path::Path;
 
@@ -99,6 +106,15 @@ pub enum CliError {
         path: String,
         /// How many error diagnostics the server returned.
         n_errors: usize,
+    },
+    /// `dunghan tail`: the state file that remembers the last sequence seen cannot be
+    /// read, written, or does not hold a number.
+    #[error("tail state file {path}: {reason}")]
+    TailState {
+        /// The path of the state file.
+        path: String,
+        /// What is wrong.
+        reason: String,
     },
 }
 
