@@ -1,7 +1,7 @@
 //! Alert delivery: subscriptions, fan-out and backpressure.
 //!
 //! The engine decides and stores alerts (with their sequence numbers) and hands each
-//! committed batch to [`AlertHub::publish`], on its own thread and in sequence order. The
+//! committed batch to the hub (`AlertSink::publish` of [`AlertHub`]), on its own thread and in sequence order. The
 //! hub fans every batch out to the live subscribers, each with its own bounded queue; a
 //! subscriber whose queue is full is marked lagged (its stream then ends with
 //! `RESOURCE_EXHAUSTED`) instead of ever slowing the engine or dropping an alert silently.

@@ -148,3 +148,104 @@ impl Tail {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use dunghan_domain::alert::{AlertKind, Severity};
+    use dunghan_domain::{FileId, UnitId};
+
+    use super::*;
+    use crate::engine::AlertSink;
+    use crate::store::StateBatch;
+
+    fn alert(sequence: u64) -> AlertRecord {
+        let at = Utc.with_ymd_and_hms(2025, 3, 3, 1, 0, 0).unwrap();
+        AlertRecord {
+            sequence,
+            file_id: FileId::new(format!("F{}", sequence % 3)).unwrap(),
+            kind: AlertKind::FileOverdue,
+            step: None,
+            key: String::new(),
+            severity: Severity::Critical,
+            due_at: Some(at),
+            fired_at: at,
+            recorded_at: at,
+            unit_path: vec![UnitId::new("ttphvhcc".to_owned()).unwrap()],
+            officer: None,
+            detail: String::new(),
+            retracts: None,
+        }
+    }
+
+    /// Stores then publishes `sequences` as one batch, as the engine does.
+    fn emit(store: &Store, hub: &AlertHub, sequences: std::ops::RangeInclusive<u64>) {
+        let alerts: Vec<AlertRecord> = sequences.map(alert).collect();
+        let mut batch = StateBatch::default();
+        for record in &alerts {
+            batch.put_alert(record);
+        }
+        store.commit(batch).unwrap();
+        hub.publish(&alerts);
+    }
+
+    async fn take(tail: &mut Tail, n: usize) -> Vec<u64> {
+        let mut sequences = Vec::with_capacity(n);
+        for _ in 0..n {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), tail.next());
+            sequences.push(next.await.unwrap().unwrap().sequence);
+        }
+        sequences
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn backlog_joins_live_alerts_without_gap_or_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let hub = AlertHub::new();
+        // More than two backlog pages before the tail, then alerts racing its backlog read.
+        emit(&store, &hub, 1..=600);
+        let mut tail = Tail::start(&hub, store.clone(), 0, AlertFilter::default(), 10_000);
+        let producer = {
+            let (store, hub) = (store.clone(), hub.clone());
+            std::thread::spawn(move || {
+                for first in (601..=1200).step_by(10) {
+                    emit(&store, &hub, first..=first + 9);
+                }
+            })
+        };
+        let received = take(&mut tail, 1200).await;
+        producer.join().unwrap();
+        assert_eq!(received, (1..=1200).collect::<Vec<u64>>());
+        assert_eq!(tail.last_sent(), 1200);
+    }
+
+    #[tokio::test]
+    async fn resumed_tail_with_a_filter_starts_after_its_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let hub = AlertHub::new();
+        emit(&store, &hub, 1..=9);
+        let filter = AlertFilter {
+            file: Some(FileId::new("F1".to_owned()).unwrap()),
+            ..AlertFilter::default()
+        };
+        let mut tail = Tail::start(&hub, store.clone(), 4, filter, 4);
+        emit(&store, &hub, 10..=13);
+        assert_eq!(take(&mut tail, 3).await, [7, 10, 13]);
+    }
+
+    #[tokio::test]
+    async fn lag_ends_the_tail_with_the_last_sequence_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let hub = AlertHub::new();
+        let mut tail = Tail::start(&hub, store.clone(), 0, AlertFilter::default(), 2);
+        emit(&store, &hub, 1..=2);
+        assert_eq!(take(&mut tail, 2).await, [1, 2]);
+        emit(&store, &hub, 3..=5);
+        let end = tail.next().await.unwrap_err();
+        assert!(matches!(end, TailEnd::Lagged { last_sent: 2 }), "{end:?}");
+        hub.close();
+    }
+}
