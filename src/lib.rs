@@ -3,6 +3,7 @@
 //! The service crate: configuration, the catalog document, storage, gRPC API and alert
 //! delivery around the pure core in `dunghan-domain`.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod backup;

@@ -19,6 +19,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server as TonicServer;
 use tower::ServiceBuilder;
 
+use crate::api::alerts::AlertApi;
 use crate::api::catalog::CatalogApi;
 use crate::api::ingest::IngestApi;
 use crate::api::query::QueryApi;
@@ -84,6 +85,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     serving: JoinHandle<Result<(), tonic::transport::Error>>,
     engine_thread: std::thread::JoinHandle<()>,
+    hub: crate::alerts::AlertHub,
 }
 
 /// Opens the data, replays the journal, and starts serving.
@@ -91,7 +93,9 @@ pub struct Running {
 /// # Errors
 /// [`ServeError`] naming what could not be opened, recovered or bound.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
-    let sink: Arc<dyn crate::engine::AlertSink> = Arc::new(crate::engine::NoAlertSink);
+    let hub = crate::alerts::AlertHub::new();
+    let alert_hub = hub.clone();
+    let sink: Arc<dyn crate::engine::AlertSink> = Arc::new(hub.clone());
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -155,6 +159,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     health
         .set_serving::<pb::query_service_server::QueryServiceServer<QueryApi>>()
         .await;
+    health
+        .set_serving::<pb::alert_service_server::AlertServiceServer<AlertApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -171,6 +178,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             .max_decoding_message_size(limits.max_message_bytes);
     let query = pb::query_service_server::QueryServiceServer::new(QueryApi::new(engine.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
+    let alerts = pb::alert_service_server::AlertServiceServer::new(AlertApi::new(
+        engine.clone(),
+        hub,
+        limits.alert_subscriber_buffer_alerts,
+    ))
+    .max_decoding_message_size(limits.max_message_bytes);
     let mut builder = TonicServer::builder();
     if let Some(tls_config) = &config.tls {
         let server_tls =
@@ -188,7 +201,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         .add_service(reflection)
         .add_service(InterceptedService::new(ingest, interceptor.clone()))
         .add_service(InterceptedService::new(catalog, interceptor.clone()))
-        .add_service(InterceptedService::new(query, interceptor));
+        .add_service(InterceptedService::new(query, interceptor.clone()))
+        .add_service(InterceptedService::new(alerts, interceptor));
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn(router.serve_with_incoming_shutdown(
         TcpListenerStream::new(listener),
@@ -203,6 +217,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         stop,
         serving,
         engine_thread,
+        hub: alert_hub,
     })
 }
 
@@ -218,6 +233,9 @@ impl Running {
     /// [`ServeError`] if the server or the final sync failed.
     pub async fn stop(self) -> Result<(), ServeError> {
         let _ = self.stop.send(());
+        // Open alert streams never end by themselves: end them (UNAVAILABLE with the last
+        // sequence sent) so the graceful shutdown can finish.
+        self.hub.close();
         let served = self.serving.await;
         let engine_result = self.engine.shutdown().await;
         let thread = self.engine_thread;

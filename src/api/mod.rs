@@ -4,6 +4,7 @@
 //! This module must never be used by `store`, `alerts` or `domain`: dependencies point from
 //! `api` inwards only.
 
+pub mod alerts;
 pub mod catalog;
 pub mod convert;
 pub mod ingest;

@@ -304,3 +304,33 @@ impl TestServer {
         assert!(response.applied, "{:?}", response.diagnostics);
     }
 }
+impl TestServer {
+    /// The engine of the running server (for `tick` under the manual clock).
+    pub fn engine(&self) -> &dunghan::engine::EngineHandle {
+        self.running.as_ref().unwrap().engine()
+    }
+
+    pub async fn alerts(&self) -> pb::alert_service_client::AlertServiceClient<Channel> {
+        pb::alert_service_client::AlertServiceClient::new(self.channel().await)
+    }
+
+    /// Sets the clock to local time `at` and lets the engine fire what came due.
+    pub async fn advance_to(&self, at: &str) {
+        self.clock.set(t(at));
+        self.engine().tick().await.unwrap();
+    }
+}
+
+/// A supplement request by `officer`.
+pub fn supplement_requested(officer: &str) -> pb::event::Kind {
+    pb::event::Kind::SupplementRequested(pb::event::SupplementRequested {
+        officer_id: officer.to_owned(),
+        reason: "thiếu giấy tờ".to_owned(),
+        items: Vec::new(),
+    })
+}
+
+/// The complete dossier is back after a supplement request.
+pub fn supplement_received() -> pb::event::Kind {
+    pb::event::Kind::SupplementReceived(pb::event::SupplementReceived {})
+}
