@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod catalog;
 pub mod client;
+pub mod import;
 pub mod progress;
 pub mod push;
 
