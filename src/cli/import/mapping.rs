@@ -368,6 +368,9 @@ pub fn parse_instant(text: &str) -> Result<DateTime<FixedOffset>, String> {
         normalized.replace_range(10..11, "T");
     }
     DateTime::parse_from_rfc3339(&normalized).map_err(|err| {
+        if normalized.len() <= 10 {
+            return "it is a date without a time and UTC offset".to_owned();
+        }
         let has_offset = normalized.ends_with('Z')
             || normalized
                 .get(normalized.len().saturating_sub(6)..)
