@@ -561,6 +561,54 @@ mod tests {
     }
 
     #[test]
+    fn an_end_activity_resolves_at_its_last_occurrence_and_without_it_the_file_stays_open() {
+        let mut mapping = Mapping::builtin(BPIC15).unwrap();
+        mapping.end_activity = Some("close".to_owned());
+        let at = |line: u64, day: u32, activity: &str| {
+            row(
+                line,
+                &[
+                    (
+                        "time:timestamp",
+                        &format!("2014-04-{day:02}T00:00:00+02:00"),
+                    ),
+                    ("concept:name", activity),
+                ],
+            )
+        };
+        let rows = vec![
+            at(2, 1, "a"),
+            at(3, 2, "close"),
+            at(4, 3, "close"),
+            at(5, 4, "b"),
+        ];
+        assert_eq!(
+            kinds(&mapping.map_case("c", rows)),
+            ["2:Received", "3:HandedOver", "4:Resolved", "5:HandedOver"]
+        );
+        let rows = vec![at(2, 1, "a"), at(3, 2, "b")];
+        assert_eq!(
+            kinds(&mapping.map_case("c", rows)),
+            ["2:Received", "3:HandedOver"]
+        );
+    }
+
+    #[test]
+    fn a_mapping_file_is_read_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        std::fs::write(
+            &path,
+            RECEIPT_TOML.replace("name = \"receipt\"", "name = \"mine\""),
+        )
+        .unwrap();
+        let mapping = crate::cli::import::resolve_mapping(path.to_str().unwrap()).unwrap();
+        assert_eq!(mapping.name, "mine");
+        let err = Mapping::parse("name = \"x\"\nkase = 1\n", "bad.toml").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
     fn instants_need_an_offset() {
         assert!(parse_instant("2014-04-14 00:00:00")
             .unwrap_err()
