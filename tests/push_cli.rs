@@ -327,6 +327,7 @@ fn push_args(server: &str, file: &Path, batch_size: usize, window: usize) -> Pus
     PushArgs {
         file: file.to_path_buf(),
         format: InputFormat::Auto,
+        mapping: None,
         batch_size,
         window,
         json: false,

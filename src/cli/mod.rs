@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod client;
 pub mod file;
 pub mod files;
+pub mod import;
 pub mod leaderboard;
 pub mod progress;
 pub mod push;

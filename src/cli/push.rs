@@ -28,6 +28,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::client::{connect_authorized, AuthorizedChannel, ClientArgs};
+use super::import::xes::Compression;
+use super::import::{LogFormat, LogSource};
 use super::progress::{Progress, ProgressMode};
 use super::CliError;
 use crate::proto::v1 as pb;
@@ -61,11 +63,16 @@ const INGEST_RPC: &str = "IngestService.Ingest";
 /// Arguments of `dunghan push`.
 #[derive(Debug, Clone, Args)]
 pub struct PushArgs {
-    /// The file of events: JSON Lines, one `dunghan.v1.Event` in proto3 JSON per line.
+    /// The file of events: JSON Lines, one `dunghan.v1.Event` in proto3 JSON per line; or
+    /// an event log, CSV (`.csv`) or XES (`.xes`, `.xes.gz`), see docs/import.md.
     pub file: PathBuf,
     /// The file's format; `auto` chooses by extension.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub format: InputFormat,
+    /// For an event log: how its attributes become events, `receipt`, `bpic15` or a TOML
+    /// mapping file; detected from the log's attributes if absent.
+    #[arg(long)]
+    pub mapping: Option<String>,
     /// Events per request, 1 to 1000; a request is also cut before it reaches 1 MiB.
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
@@ -91,6 +98,10 @@ pub enum InputFormat {
     Auto,
     /// JSON Lines: one proto3 JSON `dunghan.v1.Event` per line.
     Jsonl,
+    /// A CSV event log with a header row, mapped to events (docs/import.md).
+    Csv,
+    /// An XES event log, plain or gzip-compressed (`.xes.gz`), mapped to events.
+    Xes,
 }
 
 /// One record of an input file: an event to send, or a line that is not one.
@@ -236,12 +247,16 @@ pub struct PushOptions {
 }
 
 impl InputFormat {
-    /// The concrete format of `path`: `auto` looks at the extension.
-    pub fn resolve(self, _path: &Path) -> InputFormat {
+    /// The concrete format of `path`: `auto` looks at the extension (`.csv`, `.xes` and
+    /// `.xes.gz` are event logs; anything else is JSON Lines).
+    pub fn resolve(self, path: &Path) -> InputFormat {
         match self {
-            // TODO(#5): `.csv`, `.xes` and `.xes.gz` choose their readers here, from
-            // the extension of `_path`; until then every file is JSON Lines.
-            InputFormat::Auto | InputFormat::Jsonl => InputFormat::Jsonl,
+            InputFormat::Auto => match LogFormat::of_path(path) {
+                Some(LogFormat::Csv) => InputFormat::Csv,
+                Some(LogFormat::Xes(_)) => InputFormat::Xes,
+                None => InputFormat::Jsonl,
+            },
+            InputFormat::Jsonl | InputFormat::Csv | InputFormat::Xes => self,
         }
     }
 }
@@ -429,7 +444,7 @@ impl PushSummary {
 /// unreadable, rejected or conflicting.
 pub async fn run(args: &PushArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let options = PushOptions::new(args.batch_size, args.window)?.with_backfill(args.backfill);
-    let source = open_source(&args.file, args.format)?;
+    let source = open_source_with_mapping(&args.file, args.format, args.mapping.as_deref())?;
     let channel = connect_authorized(&args.client).await?;
     let mode = if args.json {
         ProgressMode::Hidden
@@ -460,24 +475,52 @@ pub async fn run(args: &PushArgs, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Opens `path` as an event source of `format`.
+/// Opens `path` as an event source of `format`; an event log is mapped by detection.
 ///
 /// # Errors
-/// [`CliError::Read`] if the file cannot be opened.
+/// [`CliError::Read`] if the file cannot be opened; [`CliError::Argument`] for an event
+/// log that no built-in mapping fits.
 pub fn open_source(path: &Path, format: InputFormat) -> Result<Box<dyn EventSource>, CliError> {
+    open_source_with_mapping(path, format, None)
+}
+
+/// Opens `path` as an event source of `format`; an event log is read with `mapping`
+/// (`receipt`, `bpic15` or a mapping file; `None` detects one).
+///
+/// # Errors
+/// [`CliError::Read`] if the file or the mapping file cannot be read;
+/// [`CliError::Argument`] (flag `mapping`) for an invalid mapping or a log none fits.
+pub fn open_source_with_mapping(
+    path: &Path,
+    format: InputFormat,
+    mapping: Option<&str>,
+) -> Result<Box<dyn EventSource>, CliError> {
+    let log_format = |fallback: LogFormat| LogFormat::of_path(path).unwrap_or(fallback);
+    match format.resolve(path) {
+        InputFormat::Csv => {
+            let format = log_format(LogFormat::Csv);
+            return Ok(Box::new(LogSource::open(path, format, mapping)?));
+        }
+        InputFormat::Xes => {
+            let format = match log_format(LogFormat::Xes(Compression::None)) {
+                LogFormat::Csv => LogFormat::Xes(Compression::None),
+                xes => xes,
+            };
+            return Ok(Box::new(LogSource::open(path, format, mapping)?));
+        }
+        InputFormat::Auto | InputFormat::Jsonl => {}
+    }
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|source| CliError::Read {
         path: shown.clone(),
         source,
     })?;
     let total_bytes = file.metadata().ok().map(|metadata| metadata.len());
-    match format.resolve(path) {
-        InputFormat::Auto | InputFormat::Jsonl => Ok(Box::new(JsonLinesSource::new(
-            BufReader::new(file),
-            shown,
-            total_bytes,
-        ))),
-    }
+    Ok(Box::new(JsonLinesSource::new(
+        BufReader::new(file),
+        shown,
+        total_bytes,
+    )))
 }
 
 /// Streams every event of `source` over `IngestService.Ingest` on `channel`, with up
