@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog_file;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod proto;
 pub mod server;

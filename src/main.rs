@@ -10,6 +10,7 @@ use dunghan::cli::calendar::{self, CalendarArgs};
 use dunghan::cli::catalog::{self as catalog_cli, CatalogArgs};
 use dunghan::cli::push::{self, PushArgs};
 use dunghan::config::{self, Config, LogFormat, ServeArgs};
+use dunghan::demo::{self, DemoArgs};
 use dunghan::engine::SystemClock;
 use dunghan::server;
 
@@ -38,6 +39,9 @@ enum Command {
     Push(PushArgs),
     /// Load a catalog document into a running server.
     Catalog(CatalogArgs),
+    /// Start a server and feed it a simulated province (deterministic for a seed), then keep
+    /// serving so it can be queried.
+    Demo(DemoArgs),
     /// Make a new client token and print it with the hash to put in the configuration.
     TokenNew,
 }
@@ -74,6 +78,19 @@ fn main() -> ExitCode {
                 .block_on(catalog_cli::run(&args, &mut out))
                 .map_err(|err| err.to_string())
         }),
+        Command::Demo(args) => {
+            init_tracing(&Config {
+                log_filter: "warn".to_owned(),
+                ..Config::default()
+            });
+            runtime().and_then(|runtime| {
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                runtime
+                    .block_on(demo::run(&args, &mut out))
+                    .map_err(|err| err.to_string())
+            })
+        }
         Command::TokenNew => (|| {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
