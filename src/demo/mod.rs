@@ -2,13 +2,13 @@
 //! service centers, and `dunghan demo`, which feeds it to an in-process server through the
 //! real gRPC API.
 //!
-//! - [`province`] generates the province (units, officers, procedures) from a seed and
+//! - [`province`](mod@province) generates the province (units, officers, procedures) from a seed and
 //!   renders it as a catalog document and as domain objects.
-//! - [`workload`] generates months of files on the shipped Vietnamese calendar as one
+//! - [`workload`](mod@workload) generates months of files on the shipped Vietnamese calendar as one
 //!   time-ordered stream of `dunghan.v1.Event`, in bounded memory.
-//! - [`run`] is `dunghan demo`: server, catalog load, ingestion, live summary.
+//! - [`run`](mod@run) is `dunghan demo`: server, catalog load, ingestion, live summary.
 //!
-//! For the benchmark (issue 7), [`workload`] and [`workload_catalog`] give the same
+//! For the benchmark (issue 7), [`workload()`] and [`workload_catalog`] give the same
 //! workload for the same seed on every machine:
 //!
 //! ```no_run
@@ -118,7 +118,7 @@ pub fn workload_province(seed: u64) -> Province {
 }
 
 /// The catalog document (TOML) of the benchmark workload for `seed`: load it before the
-/// events of [`workload`].
+/// events of [`workload()`].
 pub fn workload_catalog(seed: u64) -> String {
     workload_province(seed).catalog_document()
 }
