@@ -19,7 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -142,6 +142,8 @@ pub struct DemoReport {
     pub planned: Planned,
     /// File ids worth looking at.
     pub examples: Examples,
+    /// Whether Ctrl-C cut the feeding short (the demo then stops instead of serving).
+    pub interrupted: bool,
 }
 
 /// The server's view of the files at one simulated instant.
@@ -376,7 +378,7 @@ pub async fn run_with(options: &DemoOptions, out: &mut dyn Write) -> Result<Demo
     report.snapshot = snapshot(&engine, &mut alerts).await?;
     report.local_addr = Some(running.local_addr);
     write_final(out, &report, &server_url)?;
-    if options.exit_when_done {
+    if options.exit_when_done || report.interrupted {
         running.stop().await?;
         return Ok(report);
     }
@@ -438,13 +440,25 @@ async fn feed(
         .end()
         .map_or(1, |end| (end - period_start).num_seconds().max(1));
     let bar = progress_bar(options.progress, period_secs);
-    let position = Arc::new(AtomicI64::new(0));
+    let watermark = Arc::new(Watermark::default());
     let speed = options.speed;
+    let interrupted = Arc::new(AtomicBool::new(false));
     let dispatcher = {
         let clock = Arc::clone(&clock);
-        let position = Arc::clone(&position);
+        let watermark = Arc::clone(&watermark);
+        let tally = Arc::clone(&tally);
+        let interrupted = Arc::clone(&interrupted);
         tokio::task::spawn_blocking(move || {
-            dispatch(workload, &senders, &clock, speed, period_start, &position)
+            dispatch(
+                workload,
+                &senders,
+                &clock,
+                &watermark,
+                &tally,
+                speed,
+                period_start,
+                &interrupted,
+            )
         })
     };
     tokio::pin!(dispatcher);
@@ -452,13 +466,21 @@ async fn feed(
     summary_timer.tick().await;
     let mut tick_timer = tokio::time::interval(TICK_EVERY);
     let mut alerts = AlertSource::new(channel);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let dispatched = loop {
         tokio::select! {
             joined = &mut dispatcher => break joined,
+            _ = &mut ctrl_c, if !interrupted.load(AtomicOrdering::SeqCst) => {
+                // Stop feeding; what was sent is still acknowledged and summarized.
+                interrupted.store(true, AtomicOrdering::SeqCst);
+            }
             _ = tick_timer.tick() => {
                 // A full queue only delays the re-judging to the next tick.
+                watermark.release(tally.answered(), &clock);
                 let _ = engine.tick().await;
-                bar.set_position(u64::try_from(position.load(AtomicOrdering::Relaxed)).unwrap_or(0));
+                let position = (clock.now() - period_start).num_seconds();
+                bar.set_position(u64::try_from(position).unwrap_or(0));
                 bar.set_message(short_status(&tally, clock.now()));
             }
             _ = summary_timer.tick() => {
@@ -506,32 +528,39 @@ async fn feed(
         snapshot: Snapshot::default(),
         planned,
         examples,
+        interrupted: interrupted.load(AtomicOrdering::SeqCst),
     })
 }
 
 /// Reads the workload on a blocking thread, paces it, and hands batches to the streams
 /// (a file's events always to the same stream, so they arrive in order).
+#[allow(clippy::too_many_arguments)] // The parts of one feeding; a struct would only rename them.
 fn dispatch(
     mut workload: Workload,
     senders: &[mpsc::Sender<Vec<pb::Event>>],
     clock: &DemoClock,
+    watermark: &Watermark,
+    tally: &Tally,
     speed: Option<f64>,
     period_start: DateTime<Utc>,
-    position: &AtomicI64,
+    interrupted: &AtomicBool,
 ) -> (Planned, Examples) {
     let started = Instant::now();
     let n_streams = senders.len().max(1);
     let mut batches: Vec<Vec<pb::Event>> = vec![Vec::with_capacity(BATCH_EVENTS); n_streams];
     let mut closed = false;
-    // The clock trails the events sent by one flush, so a file is judged "now" only
-    // after the events before now were handed to the server.
-    let mut sent_until = period_start;
+    let mut handed: u64 = 0;
     for event in workload.by_ref() {
-        let at = event
+        if interrupted.load(AtomicOrdering::Relaxed) {
+            break;
+        }
+        let Some(at) = event
             .occurred_at
             .as_ref()
             .and_then(|ts| DateTime::from_timestamp(ts.seconds, 0))
-            .unwrap_or(sent_until);
+        else {
+            continue;
+        };
         if let Some(speed) = speed {
             // Wait until real time catches up with the simulated time of this event,
             // sending what is ready and moving the clock while waiting.
@@ -540,19 +569,12 @@ fn dispatch(
                     + chrono::Duration::milliseconds(
                         (started.elapsed().as_secs_f64() * speed * 1000.0) as i64,
                     );
-                if simulated >= at {
+                if simulated >= at || interrupted.load(AtomicOrdering::Relaxed) {
                     break;
                 }
-                if batches.iter().any(|batch| !batch.is_empty()) {
-                    closed |= flush(&mut batches, senders);
-                    clock.advance_to(sent_until);
-                    sent_until = at.min(simulated);
-                }
-                clock.advance_to(simulated.min(at));
-                position.store(
-                    (simulated.min(at) - period_start).num_seconds(),
-                    AtomicOrdering::Relaxed,
-                );
+                (closed, handed) = flush(&mut batches, senders, closed, handed);
+                watermark.mark(handed, simulated);
+                watermark.release(tally.answered(), clock);
                 let remaining = (at - simulated).num_milliseconds() as f64 / speed;
                 std::thread::sleep(
                     SLEEP_SLICE.min(StdDuration::from_millis(remaining.ceil().max(1.0) as u64)),
@@ -562,31 +584,67 @@ fn dispatch(
         let stream = stream_of(&event.file_id, n_streams);
         batches[stream].push(event);
         if batches[stream].len() >= BATCH_EVENTS {
-            closed |= flush(&mut batches, senders);
-            clock.advance_to(sent_until);
-            sent_until = at;
-            position.store((at - period_start).num_seconds(), AtomicOrdering::Relaxed);
+            (closed, handed) = flush(&mut batches, senders, closed, handed);
+            watermark.mark(handed, at);
+            watermark.release(tally.answered(), clock);
         }
         if closed {
             break;
         }
     }
-    flush(&mut batches, senders);
-    clock.advance_to(sent_until);
+    flush(&mut batches, senders, closed, handed);
     (workload.planned(), workload.examples().clone())
 }
 
-/// Sends every non-empty batch; returns whether a stream is gone.
-fn flush(batches: &mut [Vec<pb::Event>], senders: &[mpsc::Sender<Vec<pb::Event>>]) -> bool {
-    let mut closed = false;
+/// Instants the clock may move to once the events handed before them are answered, so
+/// that the server judges "now" only after it has the events before now.
+#[derive(Debug, Default)]
+struct Watermark {
+    /// `(events handed so far, unix milliseconds)`, oldest first.
+    checkpoints: Mutex<std::collections::VecDeque<(u64, i64)>>,
+}
+
+impl Watermark {
+    /// The clock may reach `at` once `handed` events are answered.
+    fn mark(&self, handed: u64, at: DateTime<Utc>) {
+        if let Ok(mut checkpoints) = self.checkpoints.lock() {
+            checkpoints.push_back((handed, at.timestamp_millis()));
+        }
+    }
+
+    /// Moves `clock` to the latest checkpoint whose events are all answered.
+    fn release(&self, answered: u64, clock: &DemoClock) {
+        let Ok(mut checkpoints) = self.checkpoints.lock() else {
+            return;
+        };
+        while let Some(&(handed, millis)) = checkpoints.front() {
+            if handed > answered {
+                break;
+            }
+            checkpoints.pop_front();
+            if let Some(at) = DateTime::from_timestamp_millis(millis) {
+                clock.advance_to(at);
+            }
+        }
+    }
+}
+
+/// Sends every non-empty batch; returns whether a stream is gone and the events handed.
+fn flush(
+    batches: &mut [Vec<pb::Event>],
+    senders: &[mpsc::Sender<Vec<pb::Event>>],
+    mut closed: bool,
+    mut handed: u64,
+) -> (bool, u64) {
     for (batch, sender) in batches.iter_mut().zip(senders) {
         if batch.is_empty() {
             continue;
         }
         let events = std::mem::replace(batch, Vec::with_capacity(BATCH_EVENTS));
+        handed += events.len() as u64;
         closed |= sender.blocking_send(events).is_err();
     }
-    closed
+    (closed, handed)
 }
 
 /// One Ingest stream: sends the batches it is handed, tallies the acks.
@@ -634,6 +692,13 @@ async fn stream_events(
 }
 
 impl Tally {
+    /// Events answered in any way.
+    fn answered(&self) -> u64 {
+        self.acked()
+            + self.conflicting.load(AtomicOrdering::Relaxed)
+            + self.rejected.load(AtomicOrdering::Relaxed)
+    }
+
     /// Events acknowledged as stored (accepted or duplicate).
     fn acked(&self) -> u64 {
         self.accepted.load(AtomicOrdering::Relaxed) + self.duplicate.load(AtomicOrdering::Relaxed)
