@@ -10,6 +10,7 @@ pub mod backup;
 pub mod catalog_file;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod proto;
 pub mod server;

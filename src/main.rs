@@ -16,6 +16,7 @@ use dunghan::cli::report::{self, ReportArgs};
 use dunghan::cli::stats::{self, StatsArgs};
 use dunghan::cli::tail::{self, TailArgs};
 use dunghan::config::{self, Config, LogFormat, ServeArgs};
+use dunghan::demo::{self, DemoArgs};
 use dunghan::engine::SystemClock;
 use dunghan::server;
 
@@ -60,6 +61,9 @@ enum Command {
     Report(ReportArgs),
     /// Follow alerts like `tail -f`, resuming after the last one seen.
     Tail(TailArgs),
+    /// Start a server and feed it a simulated province (deterministic for a seed), then keep
+    /// serving so it can be queried.
+    Demo(DemoArgs),
     /// Make a new client token and print it with the hash to put in the configuration.
     TokenNew,
 }
@@ -169,6 +173,19 @@ fn main() -> ExitCode {
                 .block_on(tail::run(&args, &mut out, &mut notices))
                 .map_err(|err| err.to_string())
         }),
+        Command::Demo(args) => {
+            init_tracing(&Config {
+                log_filter: "warn".to_owned(),
+                ..Config::default()
+            });
+            runtime().and_then(|runtime| {
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                runtime
+                    .block_on(demo::run(&args, &mut out))
+                    .map_err(|err| err.to_string())
+            })
+        }
         Command::TokenNew => (|| {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
