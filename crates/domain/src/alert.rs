@@ -178,7 +178,7 @@ fn deadline_conditions(
     let charged_line = ClockLine {
         start: line.start,
         budget: line.budget,
-        stops: excluded_stops(judgement),
+        stops: judgement.excluded_spans(),
     };
     let slip = control_slip(judgement, now);
     for total in &slip.steps {
@@ -205,32 +205,6 @@ fn deadline_conditions(
         }
     }
     conditions
-}
-
-/// Waits charged to no officer, merged, as clock stops.
-fn excluded_stops(judgement: &Judgement) -> Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> {
-    let mut spans: Vec<_> = judgement
-        .waits
-        .iter()
-        .filter(|w| w.stops_clock || w.kind.is_applicant_time())
-        .map(|w| (w.start, w.end))
-        .collect();
-    spans.sort();
-    let mut merged: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
-    for (start, end) in spans {
-        if let Some(last) = merged.last_mut() {
-            match last.1 {
-                None => continue,
-                Some(last_end) if start <= last_end => {
-                    last.1 = end.map(|e| e.max(last_end));
-                    continue;
-                }
-                Some(_) => {}
-            }
-        }
-        merged.push((start, end));
-    }
-    merged
 }
 
 /// The instant at which a step's used time, summed over its rows, first exceeds

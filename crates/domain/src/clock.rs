@@ -716,19 +716,25 @@ impl Judgement {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> WorkingTime {
+        self.excluded_spans()
+            .iter()
+            .map(|(start, end)| {
+                let start = (*start).max(from);
+                let end = end.map_or(to, |end| end.min(to));
+                calendar.elapsed(start, end)
+            })
+            .sum()
+    }
+
+    /// The waits charged to no officer (applicant waits and waits that stop the clock),
+    /// merged into sorted disjoint intervals.
+    pub(crate) fn excluded_spans(&self) -> Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> {
         merge(
             self.waits
                 .iter()
                 .filter(|wait| wait.stops_clock || wait.kind.is_applicant_time())
                 .map(|wait| (wait.start, wait.end)),
         )
-        .iter()
-        .map(|(start, end)| {
-            let start = (*start).max(from);
-            let end = end.map_or(to, |end| end.min(to));
-            calendar.elapsed(start, end)
-        })
-        .sum()
     }
 
     /// The holder at `instant` (the segment with `start <= instant < end`; the last one
@@ -1174,7 +1180,7 @@ fn cycle_line(
 }
 
 /// Merges intervals (end `None` = still open) into sorted disjoint ones.
-fn merge(
+pub(crate) fn merge(
     intervals: impl Iterator<Item = (DateTime<Utc>, Option<DateTime<Utc>>)>,
 ) -> Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> {
     let mut sorted: Vec<_> = intervals.collect();
