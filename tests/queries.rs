@@ -289,7 +289,7 @@ async fn every_file_lists_with_its_verdict_in_a_stable_paged_order() {
 
 #[tokio::test]
 async fn statistics_group_the_same_verdicts_by_procedure_and_by_unit() {
-    let server = TestServer::start(NOW).await;
+    let mut server = TestServer::start(NOW).await;
     scenario(&server).await;
     let mut query = server.query().await;
     let stats = |group_by: pb::StatsGroupBy, subtree: &str| pb::GetStatsRequest {
@@ -385,6 +385,37 @@ async fn statistics_group_the_same_verdicts_by_procedure_and_by_unit() {
             ("xay-dung", [0, 0, 1, 1, 1, 0, 0]),
         ])
     );
+
+    // The in-memory index is rebuilt from the stored files at start: after a restart every
+    // grouping answers the same.
+    let groupings = [
+        pb::StatsGroupBy::Unit,
+        pb::StatsGroupBy::Officer,
+        pb::StatsGroupBy::Procedure,
+        pb::StatsGroupBy::Field,
+        pb::StatsGroupBy::Channel,
+    ];
+    let mut before = Vec::new();
+    for group_by in groupings {
+        before.push(
+            query
+                .get_stats(stats(group_by, ""))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    assert!(before.iter().all(|answer| !answer.rows.is_empty()));
+    server.restart().await;
+    let mut query = server.query().await;
+    for (group_by, expected) in groupings.into_iter().zip(before) {
+        let after = query
+            .get_stats(stats(group_by, ""))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after, expected, "{group_by:?} after a restart");
+    }
     server.stop().await;
 }
 

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 
 pub use catalog::{CatalogChange, CatalogOutcome};
 
+use crate::index::{FilesIndex, SharedIndex};
 use crate::store::codec::{self, CodecError, JournalEntry, RejudgeEntry};
 use crate::store::journal::{JournalError, JournalWriter, RealDisk};
 use crate::store::{AlertRecord, EmittedAlert, FileSummary, StateBatch, Store, StoreError};
@@ -207,6 +208,7 @@ pub struct EngineHandle {
     commands: SyncSender<Command>,
     catalog: Arc<RwLock<Arc<Catalog>>>,
     store: Store,
+    index: SharedIndex,
     clock: Arc<dyn Clock>,
     policy: Policy,
 }
@@ -220,6 +222,7 @@ impl std::fmt::Debug for EngineHandle {
 /// The engine thread's state.
 pub struct Engine {
     store: Store,
+    index: SharedIndex,
     journal: JournalWriter<RealDisk>,
     catalog: Arc<Catalog>,
     shared_catalog: Arc<RwLock<Arc<Catalog>>>,
@@ -318,6 +321,11 @@ impl EngineHandle {
         }
     }
 
+    /// The in-memory index of every file's report facts.
+    pub fn index(&self) -> &SharedIndex {
+        &self.index
+    }
+
     /// The derived state, for reads.
     pub fn store(&self) -> &Store {
         &self.store
@@ -414,8 +422,10 @@ impl Engine {
         let policy = config.policy.clone();
         let handle_clock = clock.clone();
         let shared_catalog = Arc::new(RwLock::new(Arc::new(catalog.clone())));
+        let index = SharedIndex::default();
         let mut engine = Engine {
             store: store.clone(),
+            index: index.clone(),
             journal,
             catalog: Arc::new(catalog),
             shared_catalog: shared_catalog.clone(),
@@ -432,6 +442,9 @@ impl Engine {
             applied_seq = engine.store.applied_seq()?,
             "journal replayed"
         );
+        let built = FilesIndex::build(store.files(), &engine.catalog)?;
+        tracing::info!(files = built.len(), "file index built");
+        *index.write() = built;
         let (commands, queue) = mpsc::sync_channel(config.queue_commands.max(1));
         let thread = std::thread::Builder::new()
             .name("dunghan-engine".to_owned())
@@ -442,6 +455,7 @@ impl Engine {
                 commands,
                 catalog: shared_catalog,
                 store,
+                index,
                 clock: handle_clock,
                 policy,
             },
@@ -761,6 +775,7 @@ impl Engine {
         }
         self.apply_files(by_file, now, &mut batch)?;
         if rejudge_unjudged {
+            batch.rechain = true;
             self.publish_catalog();
             for file in self.store.unjudged_files()? {
                 self.refold(&file, Vec::new(), last_seq, now, &mut batch)?;
@@ -770,7 +785,8 @@ impl Engine {
         self.commit(batch)
     }
 
-    /// Adds the cycle's counter differences to the stored counters and commits atomically.
+    /// Adds the cycle's counter differences to the stored counters and commits atomically,
+    /// then brings the file index up to date.
     fn commit(&self, pending: Pending) -> Result<(), EngineError> {
         let mut state = pending.state;
         for (key, delta) in pending.deltas {
@@ -786,6 +802,15 @@ impl Engine {
             state.put_alert(alert);
         }
         self.store.commit(state)?;
+        if !pending.summaries.is_empty() || pending.rechain {
+            let mut index = self.index.write();
+            for summary in &pending.summaries {
+                index.upsert(summary, &self.catalog);
+            }
+            if pending.rechain {
+                index.rechain(&self.catalog);
+            }
+        }
         if !pending.alerts.is_empty() {
             // Published alerts must survive a killed process with their sequence numbers:
             // hand them out only once sled has written them to the operating system.
@@ -862,6 +887,7 @@ impl Engine {
         }
         batch.deltas.retain(|_, delta| !delta.is_zero());
         batch.state.put_file(&summary, previous.as_ref())?;
+        batch.summaries.push(summary);
         Ok(judgement)
     }
 
@@ -1054,6 +1080,10 @@ struct Pending {
     state: StateBatch,
     deltas: BTreeMap<Vec<u8>, Counts>,
     alerts: Vec<AlertRecord>,
+    /// Summaries stored in this batch, for the file index once committed.
+    summaries: Vec<FileSummary>,
+    /// Whether the catalog changed, so every file's unit chain must be recomputed.
+    rechain: bool,
 }
 
 fn count_events(command: &Command) -> usize {

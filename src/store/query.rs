@@ -20,7 +20,6 @@ impl FileSummary {
             SummaryStanding::NotReceived | SummaryStanding::NotAccepted => FactStanding::NotCounted,
         };
         FileFacts {
-            file_id: self.file_id.clone(),
             standing,
             received_at: self.received_at,
             due: self.due,

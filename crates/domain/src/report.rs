@@ -26,7 +26,7 @@ use thiserror::Error;
 use crate::catalog::Catalog;
 use crate::clock::{FileVerdict, Judgement, Verdict};
 use crate::event::{Channel, Holder};
-use crate::ids::{FieldCode, FileId, OfficerId, ProcedureCode, UnitId};
+use crate::ids::{FieldCode, OfficerId, ProcedureCode, UnitId};
 use crate::slip::{attribute, control_slip, roll_up};
 use crate::stats::{CounterKey, Counts};
 use crate::time::WorkingTime;
@@ -95,10 +95,11 @@ pub enum FactStanding {
 }
 
 /// What reports need to know about one file, without re-folding its events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileFacts {
-    /// The file.
-    pub file_id: FileId,
+///
+/// The field and procedure are generic so that an index can keep them as small interned
+/// numbers (`FileFacts<u32, u32>`) and still use every function here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileFacts<F = FieldCode, P = ProcedureCode> {
     /// Whether it counts.
     pub standing: FactStanding,
     /// When the complete dossier was received.
@@ -116,9 +117,9 @@ pub struct FileFacts {
     /// Channel.
     pub channel: Option<Channel>,
     /// The procedure's field.
-    pub field: Option<FieldCode>,
+    pub field: Option<F>,
     /// The procedure.
-    pub procedure: Option<ProcedureCode>,
+    pub procedure: Option<P>,
     /// How many supplement requests the file had.
     pub supplement_requests: u32,
 }
@@ -136,7 +137,7 @@ pub enum Coverage {
     Judged(Verdict),
 }
 
-impl FileFacts {
+impl<F, P> FileFacts<F, P> {
     /// How the file counts in `window` (see the module documentation).
     pub fn coverage(&self, window: &Window) -> Coverage {
         if self.standing == FactStanding::NotCounted {
@@ -300,6 +301,30 @@ pub fn tally<K: Ord>(items: impl IntoIterator<Item = (Option<K>, Coverage)>) -> 
     Tally { rows, total }
 }
 
+/// [`tally`] for keys that are small numbers below `keys`: one slot per key instead of a
+/// map, for counting millions of files quickly. Keys at or above `keys` count only in the
+/// total, as `None` does.
+pub fn tally_dense(
+    keys: usize,
+    items: impl IntoIterator<Item = (Option<u32>, Coverage)>,
+) -> (Vec<VerdictCounts>, VerdictCounts) {
+    let mut rows = vec![VerdictCounts::default(); keys];
+    let mut total = VerdictCounts::default();
+    for (key, coverage) in items {
+        if coverage == Coverage::Outside {
+            continue;
+        }
+        total.add(coverage);
+        if coverage == Coverage::NotCounted {
+            continue;
+        }
+        if let Some(row) = key.and_then(|k| rows.get_mut(usize::try_from(k).ok()?)) {
+            row.add(coverage);
+        }
+    }
+    (rows, total)
+}
+
 /// A dimension of the additive counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
@@ -374,7 +399,7 @@ impl ReportRow {
     /// Receipt column: carried over if received before the window's start, else online or
     /// in person or postal (unknown channels count with in person). Outcome column: the
     /// finished verdict if it finished in the window, else its verdict at the window's end.
-    pub fn add(&mut self, facts: &FileFacts, window: &Window) -> bool {
+    pub fn add<F, P>(&mut self, facts: &FileFacts<F, P>, window: &Window) -> bool {
         let Coverage::Judged(verdict) = facts.coverage(window) else {
             return false;
         };
@@ -469,9 +494,9 @@ impl AddAssign for ReportRow {
 
 /// Form II.06a (Circular 01/2020/TT-VPCP): rows by field code, and their total.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Form06a {
-    /// One row per field code (the empty code for files whose field is unknown).
-    pub rows: BTreeMap<String, ReportRow>,
+pub struct Form06a<F = FieldCode> {
+    /// One row per field code (`None` for files whose field is unknown).
+    pub rows: BTreeMap<Option<F>, ReportRow>,
     /// The sum of the rows.
     pub total: ReportRow,
     /// Covered files not in the form because they are not judged yet.
@@ -480,18 +505,21 @@ pub struct Form06a {
 
 /// Builds form II.06a over the judged files `window` covers; unjudged files are counted
 /// apart so the form can say how many it leaves out.
-pub fn form_06a<'a>(files: impl IntoIterator<Item = &'a FileFacts>, window: &Window) -> Form06a {
-    let mut form = Form06a::default();
+pub fn form_06a<'a, F: Ord + Clone + 'a, P: 'a>(
+    files: impl IntoIterator<Item = &'a FileFacts<F, P>>,
+    window: &Window,
+) -> Form06a<F> {
+    let mut form = Form06a {
+        rows: BTreeMap::new(),
+        total: ReportRow::default(),
+        unjudged: 0,
+    };
     for facts in files {
         if facts.coverage(window) == Coverage::Unjudged {
             form.unjudged += 1;
             continue;
         }
-        let field = facts
-            .field
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let field = facts.field.clone();
         let mut row = ReportRow::default();
         if row.add(facts, window) {
             *form.rows.entry(field).or_default() += row;
@@ -523,7 +551,7 @@ impl HandlingTotal {
 
 /// The group-2 (progress) indicators of Decision 766/QĐ-TTg.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Index766 {
+pub struct Index766<P = ProcedureCode> {
     /// Files handled: covered by the window with a verdict (finished in it, or open at its
     /// end); the same files as form II.06a's "received" column.
     pub files_handled: u64,
@@ -531,12 +559,12 @@ pub struct Index766 {
     /// supplement request (a file with more is late by the decision's rule).
     pub files_on_time: u64,
     /// Per procedure of a handled file, the handling time of those finished in the window.
-    pub handling: BTreeMap<ProcedureCode, HandlingTotal>,
+    pub handling: BTreeMap<P, HandlingTotal>,
     /// Files received in the window (carried-over files excluded), per channel code.
     pub channels: BTreeMap<u8, u64>,
 }
 
-impl Index766 {
+impl<P> Index766<P> {
     /// files on time / files handled; `None` when none was handled.
     pub fn on_time_rate(&self) -> Option<f64> {
         rate(self.files_on_time, self.files_handled)
@@ -549,8 +577,16 @@ impl Index766 {
 }
 
 /// Computes the Decision 766 group-2 indicators over the files `window` covers.
-pub fn index_766<'a>(files: impl IntoIterator<Item = &'a FileFacts>, window: &Window) -> Index766 {
-    let mut index = Index766::default();
+pub fn index_766<'a, F: 'a, P: Ord + Clone + 'a>(
+    files: impl IntoIterator<Item = &'a FileFacts<F, P>>,
+    window: &Window,
+) -> Index766<P> {
+    let mut index = Index766 {
+        files_handled: 0,
+        files_on_time: 0,
+        handling: BTreeMap::new(),
+        channels: BTreeMap::new(),
+    };
     for facts in files {
         let Coverage::Judged(verdict) = facts.coverage(window) else {
             continue;

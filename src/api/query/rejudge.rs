@@ -159,7 +159,7 @@ pub(super) fn plan(
         let judgement = judge(&catalog, engine.policy(), &history);
         if let Some(root) = &scope.subtree {
             let under_root = judgement.segments.iter().any(|segment| {
-                let date = scope::local_date(&catalog, summary, segment.start);
+                let date = crate::index::local_date(&catalog, summary, segment.start);
                 catalog
                     .ancestry_at(&segment.holder.unit, date)
                     .contains(root)
@@ -169,7 +169,11 @@ pub(super) fn plan(
             }
         }
         if let Some(since) = scope.since {
-            if !touches(&judgement, scope::local_date(&catalog, summary, since), now) {
+            if !touches(
+                &judgement,
+                crate::index::local_date(&catalog, summary, since),
+                now,
+            ) {
                 continue;
             }
         }

@@ -55,27 +55,65 @@ pub(super) fn stats(
         UnitScope::Subtrees(roots) if roots.len() == 1 => roots.first().cloned(),
         UnitScope::Subtrees(_) | UnitScope::All => None,
     });
-    let files = scope::scan(engine, &catalog, principal, root.as_ref())?;
-    let tally = report::tally(files.iter().map(|file| {
-        let key = match group_by {
-            pb::StatsGroupBy::Unspecified | pb::StatsGroupBy::Unit => {
-                row_unit(&file.ancestry, row_root.as_ref(), depth).map(|u| u.to_string())
-            }
-            pb::StatsGroupBy::Officer => file.summary.last_officer().map(|o| o.to_string()),
-            pb::StatsGroupBy::Procedure => file.summary.procedure.as_ref().map(|p| p.to_string()),
-            pb::StatsGroupBy::Field => file.summary.field.as_ref().map(|f| f.to_string()),
-            pb::StatsGroupBy::Channel => Some(channel_code(file.summary.channel).to_string()),
-        };
-        (key, file.facts.coverage(&window))
-    }));
-    let rows = tally
-        .rows
+    let index = engine.index().read();
+    let visible = scope::visible_chains(&index, principal, root.as_ref());
+    // Every grouping is a small number per file: a unit chain's row unit, or an interned
+    // officer, procedure or field, or the channel code; `names` spells each number.
+    let (names, chain_keys): (Vec<String>, Vec<Option<u32>>) = match group_by {
+        pb::StatsGroupBy::Unspecified | pb::StatsGroupBy::Unit => {
+            let mut units: Vec<String> = Vec::new();
+            let keys = index
+                .chains()
+                .iter()
+                .map(|ancestry| {
+                    let unit = row_unit(ancestry, row_root.as_ref(), depth)?.to_string();
+                    let at = units.iter().position(|u| *u == unit).unwrap_or_else(|| {
+                        units.push(unit);
+                        units.len() - 1
+                    });
+                    u32::try_from(at).ok()
+                })
+                .collect();
+            (units, keys)
+        }
+        pb::StatsGroupBy::Officer => (spell(index.officers().values()), Vec::new()),
+        pb::StatsGroupBy::Procedure => (spell(index.procedures().values()), Vec::new()),
+        pb::StatsGroupBy::Field => (spell(index.fields().values()), Vec::new()),
+        pb::StatsGroupBy::Channel => ((0..=3).map(|code| code.to_string()).collect(), Vec::new()),
+    };
+    let chain_key = |chain: u32| -> Option<u32> {
+        chain_keys
+            .get(usize::try_from(chain).ok()?)
+            .copied()
+            .flatten()
+    };
+    let (counts, total) = report::tally_dense(
+        names.len(),
+        scope::visible_rows(&index, &visible).map(|row| {
+            let key = match group_by {
+                pb::StatsGroupBy::Unspecified | pb::StatsGroupBy::Unit => chain_key(row.chain),
+                pb::StatsGroupBy::Officer => row.officer,
+                pb::StatsGroupBy::Procedure => row.facts.procedure,
+                pb::StatsGroupBy::Field => row.facts.field,
+                pb::StatsGroupBy::Channel => Some(u32::from(channel_code(row.facts.channel))),
+            };
+            (key, row.facts.coverage(&window))
+        }),
+    );
+    drop(index);
+    let mut rows: Vec<(&String, &VerdictCounts)> = names
         .iter()
+        .zip(&counts)
+        .filter(|(_, counts)| **counts != VerdictCounts::default())
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    let rows = rows
+        .into_iter()
         .map(|(key, counts)| stats_row(key, &display_name(&catalog, group_by, key, now), counts))
         .collect();
     Ok(pb::GetStatsResponse {
         rows,
-        total: Some(stats_row("", "", &tally.total)),
+        total: Some(stats_row("", "", &total)),
         as_of: Some(convert::instant_to_pb(window.end())),
     })
 }
@@ -96,8 +134,25 @@ pub(super) fn form_06a(
         &request.subtree_unit_id,
         now,
     )?;
-    let files = scope::scan(engine, &catalog, principal, root.as_ref())?;
-    let form = report::form_06a(files.iter().map(|f| &f.facts), &window);
+    let index = engine.index().read();
+    let visible = scope::visible_chains(&index, principal, root.as_ref());
+    let form = report::form_06a(
+        scope::visible_rows(&index, &visible).map(|row| &row.facts),
+        &window,
+    );
+    let mut rows: Vec<(String, &report::ReportRow)> = form
+        .rows
+        .iter()
+        .map(|(field, row)| {
+            let code = field
+                .and_then(|f| index.fields().get(f))
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            (code, row)
+        })
+        .collect();
+    drop(index);
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut notes = vec![
         "withdrawn, stopped and rejected files count as resolved (their clock ended)".to_owned(),
         "files not accepted at the desk are not counted".to_owned(),
@@ -114,10 +169,9 @@ pub(super) fn form_06a(
         ));
     }
     Ok(pb::GetReportResponse {
-        rows: form
-            .rows
-            .iter()
-            .map(|(field, row)| report_row(field, row))
+        rows: rows
+            .into_iter()
+            .map(|(field, row)| report_row(&field, row))
             .collect(),
         total: Some(report_row("", &form.total)),
         notes,
@@ -145,8 +199,26 @@ pub(super) fn index_766(
         &request.subtree_unit_id,
         now,
     )?;
-    let files = scope::scan(engine, &catalog, principal, root.as_ref())?;
-    let index = report::index_766(files.iter().map(|f| &f.facts), &window);
+    let files = engine.index().read();
+    let visible = scope::visible_chains(&files, principal, root.as_ref());
+    let index = report::index_766(
+        scope::visible_rows(&files, &visible).map(|row| &row.facts),
+        &window,
+    );
+    let mut handling: Vec<(String, report::HandlingTotal)> = index
+        .handling
+        .iter()
+        .map(|(procedure, total)| {
+            let code = files
+                .procedures()
+                .get(*procedure)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            (code, *total)
+        })
+        .collect();
+    drop(files);
+    handling.sort_by(|a, b| a.0.cmp(&b.0));
     let received = index.received();
     let mut channels = index.channels.clone();
     for code in 1..=3 {
@@ -156,11 +228,10 @@ pub(super) fn index_766(
         files_handled: index.files_handled,
         files_on_time: index.files_on_time,
         on_time_rate: index.on_time_rate(),
-        handling_times: index
-            .handling
+        handling_times: handling
             .iter()
             .map(|(procedure, total)| pb::ProcedureHandlingTime {
-                procedure_code: procedure.to_string(),
+                procedure_code: procedure.clone(),
                 files_finished: total.files_finished,
                 average_handling_time: Some(convert::working_time_to_pb(total.average())),
             })
@@ -313,6 +384,11 @@ fn file_credits(
     }
     let judgement = judge(catalog, engine.policy(), &history);
     Ok(report::file_credits(catalog, &judgement, window))
+}
+
+/// Each value's text, by number.
+fn spell<T: ToString>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
 }
 
 /// The row unit of a file received under `ancestry`: the unit `depth` levels below `root`

@@ -17,6 +17,7 @@ use tonic::Status;
 use crate::api::convert;
 use crate::auth::{Principal, UnitScope};
 use crate::engine::EngineHandle;
+use crate::index::{local_date, FilesIndex, Row};
 use crate::proto::v1 as pb;
 use crate::store::FileSummary;
 
@@ -146,12 +147,7 @@ pub(super) fn scan(
             }
             _ => Vec::new(),
         };
-        let visible = if ancestry.is_empty() {
-            matches!(principal.scope, UnitScope::All) && subtree.is_none()
-        } else {
-            principal.may_touch(&ancestry) && subtree.is_none_or(|root| ancestry.contains(root))
-        };
-        if visible {
+        if visible(principal, subtree, &ancestry) {
             files.push(ScopedFile {
                 facts: summary.facts(),
                 summary,
@@ -162,19 +158,39 @@ pub(super) fn scan(
     Ok(files)
 }
 
-/// The local date of `instant` on the file's calendar (UTC+7, Vietnam's offset, when the
-/// calendar is not in the catalog).
-pub(super) fn local_date(
-    catalog: &Catalog,
-    summary: &FileSummary,
-    instant: DateTime<Utc>,
-) -> NaiveDate {
-    if let Some(calendar) = summary
-        .calendar
-        .as_ref()
-        .and_then(|(id, _)| catalog.calendar(id))
-    {
-        return calendar.local_date(instant);
+/// Whether the caller sees files received under `ancestry` (empty: never received), within
+/// `subtree` if one is given.
+fn visible(principal: &Principal, subtree: Option<&UnitId>, ancestry: &[UnitId]) -> bool {
+    if ancestry.is_empty() {
+        matches!(principal.scope, UnitScope::All) && subtree.is_none()
+    } else {
+        principal.may_touch(ancestry) && subtree.is_none_or(|root| ancestry.contains(root))
     }
-    (instant + chrono::Duration::hours(7)).date_naive()
+}
+
+/// For each unit chain of the index, whether the caller sees its files within `subtree`.
+pub(super) fn visible_chains(
+    index: &FilesIndex,
+    principal: &Principal,
+    subtree: Option<&UnitId>,
+) -> Vec<bool> {
+    index
+        .chains()
+        .iter()
+        .map(|ancestry| visible(principal, subtree, ancestry))
+        .collect()
+}
+
+/// The rows of the index the caller sees, given [`visible_chains`].
+pub(super) fn visible_rows<'a>(
+    index: &'a FilesIndex,
+    visible: &'a [bool],
+) -> impl Iterator<Item = &'a Row> + 'a {
+    index.rows().iter().filter(move |row| {
+        usize::try_from(row.chain)
+            .ok()
+            .and_then(|chain| visible.get(chain))
+            .copied()
+            .unwrap_or(false)
+    })
 }

@@ -21,14 +21,13 @@ fn window(start: i64, end: i64) -> Window {
 /// A judged file received at hour `received`, due at `due`, finished at `finished` with
 /// `verdict`.
 fn file(
-    id: &str,
+    _id: &str,
     received: i64,
     due: Option<i64>,
     finished: Option<(i64, Verdict)>,
     channel: Option<Channel>,
 ) -> FileFacts {
     FileFacts {
-        file_id: FileId::new(id).expect("test id"),
         standing: FactStanding::Judged,
         received_at: Some(at(received)),
         due: due.map(at),
@@ -361,6 +360,30 @@ proptest! {
         prop_assert_eq!(index_766(&files, &w), index_766(&other, &w));
         let by_field = |files: &[FileFacts]| tally(files.iter().map(|f| (f.field.clone(), f.coverage(&w))));
         prop_assert_eq!(by_field(&files), by_field(&other));
+    }
+
+    #[test]
+    fn dense_tally_counts_as_the_map_tally(
+        files in proptest::collection::vec(facts_strategy(), 0..40),
+        keys in proptest::collection::vec(proptest::option::of(0_u32..6), 40),
+        slots in 0_usize..6,
+        start in 0_i64..500,
+        length in 0_i64..500,
+    ) {
+        let w = window(start, start + length);
+        let items: Vec<(Option<u32>, Coverage)> =
+            files.iter().zip(&keys).map(|(f, k)| (*k, f.coverage(&w))).collect();
+        let map = tally(items.iter().copied());
+        let (rows, total) = tally_dense(slots, items.iter().copied());
+        prop_assert_eq!(total, map.total);
+        for (key, counts) in &map.rows {
+            let slot = usize::try_from(*key).unwrap_or(usize::MAX);
+            if slot < slots {
+                prop_assert_eq!(rows[slot], *counts);
+            }
+        }
+        let expected_rows: usize = map.rows.keys().filter(|k| usize::try_from(**k).unwrap_or(usize::MAX) < slots).count();
+        prop_assert_eq!(rows.iter().filter(|r| **r != VerdictCounts::default()).count(), expected_rows);
     }
 
     #[test]
