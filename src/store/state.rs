@@ -260,6 +260,11 @@ pub struct StateBatch {
     n_ops: usize,
 }
 
+/// sled's page cache. Its default (1 GiB) would dominate the resident memory of a service
+/// whose queries read the in-memory index; the engine's reads are of recent files' events,
+/// which this holds.
+const STATE_CACHE_BYTES: u64 = 256 << 20;
+
 impl Store {
     /// Opens (or creates) the state under `dir`.
     ///
@@ -271,7 +276,11 @@ impl Store {
         // fail a restart. A killed process's lock is released by the OS at once.
         let mut attempts = 0;
         let db = loop {
-            match sled::Config::new().path(dir).open() {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(STATE_CACHE_BYTES)
+                .open()
+            {
                 Ok(db) => break db,
                 Err(sled::Error::Io(err)) if is_lock_held(&err) && attempts < 500 => {
                     attempts += 1;
