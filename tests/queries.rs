@@ -175,6 +175,9 @@ async fn lateness(server: &TestServer, file: &str) -> i64 {
         .into_inner()
         .file
         .unwrap();
+    // A finished file is judged at its finish, an open one at the request's instant.
+    let judged_at = file.judgment.as_ref().unwrap().judged_at;
+    assert_eq!(judged_at, file.finished_at.or(Some(ts(NOW))), "judged_at");
     let attribution = file.attribution.unwrap();
     let shares: i64 = attribution
         .shares

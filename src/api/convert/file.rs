@@ -249,7 +249,13 @@ fn judgment_to_pb(judgement: &Judgement, now: DateTime<Utc>) -> v1::Judgment {
             provisional,
             summary: summary(judgement, &verdict, lateness),
         }),
-        judged_at: Some(instant_to_pb(now)),
+        // A file finished by `now` keeps the verdict of its finish; an open one is judged now.
+        judged_at: Some(instant_to_pb(
+            judgement
+                .finish
+                .as_ref()
+                .map_or(now, |finish| finish.at.min(now)),
+        )),
     }
 }
 
