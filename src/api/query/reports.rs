@@ -124,34 +124,21 @@ pub(super) fn form_06a(
     principal: &Principal,
     request: &pb::GetReportRequest,
 ) -> Result<pb::GetReportResponse, Status> {
-    let catalog = engine.catalog();
-    let now = engine.now();
-    let window = scope::bounded_window("period", request.period.as_ref(), now)?;
-    let root = scope::subtree(
+    let (window, root) = bounded_scope(
+        engine,
         principal,
-        &catalog,
-        "subtree_unit_id",
+        request.period.as_ref(),
         &request.subtree_unit_id,
-        now,
     )?;
-    let index = engine.index().read();
-    let visible = scope::visible_chains(&index, principal, root.as_ref());
-    let form = report::form_06a(
-        scope::visible_rows(&index, &visible).map(|row| &row.facts),
-        &window,
-    );
-    let mut rows: Vec<(String, &report::ReportRow)> = form
-        .rows
-        .iter()
-        .map(|(field, row)| {
-            let code = field
-                .and_then(|f| index.fields().get(f))
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            (code, row)
-        })
-        .collect();
-    drop(index);
+    let (form, mut rows) = scope::count_facts(engine, principal, root.as_ref(), |index, facts| {
+        let form = report::form_06a(facts, &window);
+        let rows: Vec<(String, report::ReportRow)> = form
+            .rows
+            .iter()
+            .map(|(field, row)| (spell_one(field.and_then(|f| index.fields().get(f))), *row))
+            .collect();
+        (form, rows)
+    });
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut notes = vec![
         "withdrawn, stopped and rejected files count as resolved (their clock ended)".to_owned(),
@@ -171,7 +158,7 @@ pub(super) fn form_06a(
     Ok(pb::GetReportResponse {
         rows: rows
             .into_iter()
-            .map(|(field, row)| report_row(&field, row))
+            .map(|(field, row)| report_row(&field, &row))
             .collect(),
         total: Some(report_row("", &form.total)),
         notes,
@@ -184,40 +171,27 @@ pub(super) fn index_766(
     principal: &Principal,
     request: &pb::GetIndexRequest,
 ) -> Result<pb::GetIndexResponse, Status> {
-    let catalog = engine.catalog();
-    let now = engine.now();
     if request.subtree_unit_id.is_empty() {
         return Err(Status::invalid_argument(
             "subtree_unit_id: a unit is required",
         ));
     }
-    let window = scope::bounded_window("period", request.period.as_ref(), now)?;
-    let root = scope::subtree(
+    let (window, root) = bounded_scope(
+        engine,
         principal,
-        &catalog,
-        "subtree_unit_id",
+        request.period.as_ref(),
         &request.subtree_unit_id,
-        now,
     )?;
-    let files = engine.index().read();
-    let visible = scope::visible_chains(&files, principal, root.as_ref());
-    let index = report::index_766(
-        scope::visible_rows(&files, &visible).map(|row| &row.facts),
-        &window,
-    );
-    let mut handling: Vec<(String, report::HandlingTotal)> = index
-        .handling
-        .iter()
-        .map(|(procedure, total)| {
-            let code = files
-                .procedures()
-                .get(*procedure)
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            (code, *total)
-        })
-        .collect();
-    drop(files);
+    let (index, mut handling) =
+        scope::count_facts(engine, principal, root.as_ref(), |files, facts| {
+            let index = report::index_766(facts, &window);
+            let handling: Vec<(String, report::HandlingTotal)> = index
+                .handling
+                .iter()
+                .map(|(procedure, total)| (spell_one(files.procedures().get(*procedure)), *total))
+                .collect();
+            (index, handling)
+        });
     handling.sort_by(|a, b| a.0.cmp(&b.0));
     let received = index.received();
     let mut channels = index.channels.clone();
@@ -384,6 +358,30 @@ fn file_credits(
     }
     let judgement = judge(catalog, engine.policy(), &history);
     Ok(report::file_credits(catalog, &judgement, window))
+}
+
+/// The bounded window of `period` and the checked subtree of a report request.
+fn bounded_scope(
+    engine: &EngineHandle,
+    principal: &Principal,
+    period: Option<&pb::Period>,
+    subtree: &str,
+) -> Result<(Window, Option<UnitId>), Status> {
+    let now = engine.now();
+    let window = scope::bounded_window("period", period, now)?;
+    let root = scope::subtree(
+        principal,
+        &engine.catalog(),
+        "subtree_unit_id",
+        subtree,
+        now,
+    )?;
+    Ok((window, root))
+}
+
+/// An interned value's text; empty for none.
+fn spell_one<T: ToString>(value: Option<&T>) -> String {
+    value.map(ToString::to_string).unwrap_or_default()
 }
 
 /// Each value's text, by number.

@@ -181,6 +181,20 @@ pub(super) fn visible_chains(
         .collect()
 }
 
+/// Runs `count` over the facts of every file the caller sees under `subtree`, under the
+/// index's read lock; `count` also gets the index, to spell interned numbers.
+pub(super) fn count_facts<T>(
+    engine: &EngineHandle,
+    principal: &Principal,
+    subtree: Option<&UnitId>,
+    count: impl FnOnce(&FilesIndex, &mut dyn Iterator<Item = &FileFacts<u32, u32>>) -> T,
+) -> T {
+    let index = engine.index().read();
+    let visible = visible_chains(&index, principal, subtree);
+    let mut facts = visible_rows(&index, &visible).map(|row| &row.facts);
+    count(&index, &mut facts)
+}
+
 /// The rows of the index the caller sees, given [`visible_chains`].
 pub(super) fn visible_rows<'a>(
     index: &'a FilesIndex,
