@@ -288,3 +288,19 @@ pub fn local_date(catalog: &Catalog, summary: &FileSummary, instant: DateTime<Ut
     }
     (instant + chrono::Duration::hours(7)).date_naive()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_stays_small() {
+        // The index holds a row per stored file: its size is the memory per million files.
+        eprintln!("row: {} bytes", std::mem::size_of::<Row>());
+        assert!(
+            std::mem::size_of::<Row>() <= 104,
+            "{}",
+            std::mem::size_of::<Row>()
+        );
+    }
+}
