@@ -35,7 +35,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(data_dir: &Path, port: u16) -> Child {
+/// Starts a server; its log goes to `log`, to tell why it did not come up if it does not.
+fn start(data_dir: &Path, port: u16, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dunghan"))
         .args([
             "serve",
@@ -48,9 +49,37 @@ fn start(data_dir: &Path, port: u16) -> Child {
         .arg(data_dir)
         .args(["--catalog", "examples/catalog.toml"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap()
+}
+
+/// Waits until the server answers; fails with its exit status and log if it exits first.
+async fn wait_until_up(port: u16, child: &mut Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        if tonic::transport::Channel::from_shared(endpoint)
+            .unwrap()
+            .connect()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the server exited with {status} instead of coming up on port {port}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not come up on port {port} in 60 s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn connect(port: u16) -> IngestServiceClient<tonic::transport::Channel> {
@@ -143,7 +172,9 @@ async fn acknowledged_events_survive_sigkill() {
         // Clippy takes the `kill -TERM` command's status() below for this child's wait; the
         // child is waited for unconditionally after the round.
         #[allow(clippy::zombie_processes)]
-        let mut child = start(&data_dir, port);
+        let log = dir.path().join("server.log");
+        let mut child = start(&data_dir, port, &log);
+        wait_until_up(port, &mut child, &log).await;
         let last = round == kills;
         let mut tasks = Vec::new();
         for c in 0..CLIENTS {
@@ -165,10 +196,11 @@ async fn acknowledged_events_survive_sigkill() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            // Let the clients connect, then kill at a random moment of the push.
-            connect(port).await;
+            // Kill at a random moment of the push, and reap the process before the next
+            // start.
             tokio::time::sleep(Duration::from_millis(5 + rng % 120)).await;
             child.kill().unwrap();
+            child.wait().unwrap();
         }
         for (c, task) in tasks.into_iter().enumerate() {
             let (next, duplicates, failed) = task.await.unwrap();
