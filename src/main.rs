@@ -10,6 +10,7 @@ use dunghan::cli::calendar::{self, CalendarArgs};
 use dunghan::cli::catalog::{self as catalog_cli, CatalogArgs};
 use dunghan::cli::file::{self as file_cli, FileArgs};
 use dunghan::cli::files::{self as files_cli, FilesArgs};
+use dunghan::cli::import::{self as import_cli, ImportArgs};
 use dunghan::cli::leaderboard::{self, LeaderboardArgs};
 use dunghan::cli::push::{self, PushArgs};
 use dunghan::cli::report::{self, ReportArgs};
@@ -45,8 +46,10 @@ enum Command {
     Check(RebuildArgs),
     /// Show a year of a calendar, or compute a due time by hand.
     Calendar(CalendarArgs),
-    /// Push events from a JSON Lines file to a running server.
+    /// Push events to a running server, from a JSON Lines file or a CSV or XES event log.
     Push(PushArgs),
+    /// Work with event logs (CSV, XES): derive the catalog of a log.
+    Import(ImportArgs),
     /// Load a catalog document into a running server.
     Catalog(CatalogArgs),
     /// Show one file: timeline, control slip, verdict and why, attribution, rules broken.
@@ -122,6 +125,11 @@ fn main() -> ExitCode {
                 .block_on(push::run(&args, &mut out))
                 .map_err(|err| err.to_string())
         }),
+        Command::Import(args) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            import_cli::run(&args, &mut out).map_err(|err| err.to_string())
+        }
         Command::Catalog(args) => runtime().and_then(|runtime| {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
