@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod metrics;
 pub mod proto;
 pub mod server;
 pub mod store;
