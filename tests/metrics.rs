@@ -225,6 +225,8 @@ async fn scrape_shows_ingest_outcomes_unit_files_and_alert_subscribers() {
     // The startup catalog load and the first batch each synced the journal at least once.
     assert!(sample(&samples, "dunghan_journal_sync_seconds_count") >= 2.0);
     assert!(sample(&samples, "dunghan_journal_commit_seconds_count") >= 2.0);
+    // The 14 accepted events, and the catalog's records, were journaled in group commits.
+    assert!(sample(&samples, "dunghan_journal_commit_records_sum") > 14.0);
     assert_eq!(sample(&samples, "dunghan_engine_queue_commands"), 0.0);
 
     // Closing the stream unsubscribes it (the server notices the client is gone).

@@ -49,8 +49,11 @@ const LATENCY_BUCKETS_SECONDS: [f64; 16] = [
     5.0, 10.0,
 ];
 
-/// Upper bounds of the appends-per-group-commit histogram.
-const APPEND_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
+/// Upper bounds of the records-per-group-commit histogram (a cycle holds at most 20,000
+/// events).
+const RECORD_BUCKETS: [f64; 9] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1_024.0, 4_096.0, 16_384.0, 65_536.0,
+];
 
 /// How often histogram samples are folded into their buckets when nobody scrapes, so their
 /// memory stays bounded.
@@ -272,8 +275,8 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         )
         .and_then(|builder| {
             builder.set_buckets_for_metric(
-                Matcher::Full(names::JOURNAL_COMMIT_APPENDS.to_owned()),
-                &APPEND_BUCKETS,
+                Matcher::Full(names::JOURNAL_COMMIT_RECORDS.to_owned()),
+                &RECORD_BUCKETS,
             )
         })
         .map_err(failed)?
@@ -317,9 +320,9 @@ fn describe() {
         "Duration of one group commit: write the queued appends, then sync."
     );
     describe_histogram!(
-        names::JOURNAL_COMMIT_APPENDS,
+        names::JOURNAL_COMMIT_RECORDS,
         Unit::Count,
-        "Appends shared by one group commit."
+        "Journal records written by one group commit."
     );
     describe_histogram!(
         names::RPC_SECONDS,

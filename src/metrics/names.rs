@@ -28,8 +28,9 @@ pub const JOURNAL_SYNC_SECONDS: &str = "dunghan_journal_sync_seconds";
 /// Histogram, seconds: one group commit (write every queued append, then one sync).
 pub const JOURNAL_COMMIT_SECONDS: &str = "dunghan_journal_commit_seconds";
 
-/// Histogram: appends (ingest cycles, catalog changes) shared by one group commit.
-pub const JOURNAL_COMMIT_APPENDS: &str = "dunghan_journal_commit_appends";
+/// Histogram: journal records (events, catalog changes) written by one group commit. The
+/// engine appends once per cycle for every client it drained, so this is the group size.
+pub const JOURNAL_COMMIT_RECORDS: &str = "dunghan_journal_commit_records";
 
 /// Histogram, seconds, label `rpc` (`dunghan.v1.QueryService/GetStats`, ...): time from a
 /// request's arrival to its response headers. For a stream this is the time to open it.

@@ -319,7 +319,6 @@ impl<D: Disk> Appender<D> {
         let started = Instant::now();
         let written = self.write_batch(requests, &mut results);
         metrics::histogram!(names::JOURNAL_COMMIT_SECONDS).record(started.elapsed());
-        metrics::histogram!(names::JOURNAL_COMMIT_APPENDS).record(requests.len() as f64);
         match written {
             Ok(n_bytes) => {
                 let n_written: u64 = results
@@ -328,6 +327,7 @@ impl<D: Disk> Appender<D> {
                     .map(|range| range.end - range.start)
                     .sum();
                 let n_ok = results.iter().filter(|result| result.is_ok()).count() as u64;
+                metrics::histogram!(names::JOURNAL_COMMIT_RECORDS).record(n_written as f64);
                 let shared = &self.shared;
                 shared.appends.fetch_add(n_ok, Ordering::Relaxed);
                 shared.records.fetch_add(n_written, Ordering::Relaxed);
