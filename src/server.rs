@@ -346,12 +346,20 @@ async fn load_configured_catalog(
     Ok(())
 }
 
+/// Told how far a replay has come: journal records applied, of the last sequence number
+/// in the journal. Called from a watcher thread a few times a second, and once at the end.
+pub type ReplayProgress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
 /// Deletes the derived state under `data_dir` and rebuilds it from the journal alone;
 /// returns the number of journal records replayed. The service must not be running.
+/// `progress` is told how far the replay has come (for `dunghan rebuild`'s bar).
 ///
 /// # Errors
 /// [`ServeError`] if the journal cannot be read or a record cannot be applied.
-pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
+pub async fn rebuild(
+    data_dir: &std::path::Path,
+    progress: ReplayProgress<'_>,
+) -> Result<u64, ServeError> {
     let state_dir = data_dir.join("state");
     if state_dir.exists() {
         std::fs::remove_dir_all(&state_dir).map_err(|source| ServeError::DataDir {
@@ -361,16 +369,36 @@ pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
     }
     let journal = Journal::open(&journal_dir(data_dir), JournalConfig::default())?;
     let records = journal.recovery().records;
+    let last_seq = journal.recovery().last_seq;
     let writer = journal.start_writer()?;
     let store = Store::open(&state_dir)?;
-    let (engine, thread) = Engine::start(
-        store,
-        writer,
-        catalog_file::default_catalog(),
-        EngineConfig::default(),
-        Arc::new(crate::engine::SystemClock),
-        Arc::new(crate::engine::NoAlertSink),
-    )?;
+    let watched = store.clone();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    // The replay runs inside `Engine::start`; a watcher thread reads how far the state has
+    // got (it is committed a chunk at a time) so the engine needs no progress hook.
+    let started = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                if let Ok(applied) = watched.applied_seq() {
+                    progress(applied, last_seq);
+                }
+                std::thread::park_timeout(std::time::Duration::from_millis(100));
+            }
+        });
+        let started = Engine::start(
+            store,
+            writer,
+            catalog_file::default_catalog(),
+            EngineConfig::default(),
+            Arc::new(crate::engine::SystemClock),
+            Arc::new(crate::engine::NoAlertSink),
+        );
+        done.store(true, std::sync::atomic::Ordering::Release);
+        watcher.thread().unpark();
+        started
+    });
+    let (engine, thread) = started?;
+    progress(last_seq, last_seq);
     engine.shutdown().await?;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     Ok(records)

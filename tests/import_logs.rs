@@ -82,7 +82,8 @@ fn read_cases(path: &Path, deadline_column: &str) -> BTreeMap<String, LogCase> {
 /// Derives and loads the catalog of `log`, then pushes `log` as a backfill.
 async fn import(server: &TestServer, log: &Path, mapping: &str) -> PushSummary {
     let format = LogFormat::of_path(log).unwrap();
-    let document = derive_from_path(log, format, Some(mapping)).unwrap();
+    let hidden = Progress::bytes(None, ProgressMode::Hidden);
+    let document = derive_from_path(log, format, Some(mapping), &hidden).unwrap();
     let response = server
         .catalog()
         .await
@@ -353,7 +354,13 @@ async fn the_documented_commands_import_the_receipt_log_end_to_end() {
     ]);
     assert_eq!(
         document,
-        derive_from_path(&xes, LogFormat::of_path(&xes).unwrap(), Some("receipt")).unwrap()
+        derive_from_path(
+            &xes,
+            LogFormat::of_path(&xes).unwrap(),
+            Some("receipt"),
+            &Progress::bytes(None, ProgressMode::Hidden)
+        )
+        .unwrap()
     );
     let catalog = dir.path().join("receipt-catalog.toml");
     std::fs::write(&catalog, &document).unwrap();
