@@ -95,18 +95,23 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Result<BackupReport, BackupError>
     })
 }
 
-/// Restores a backup into a new data folder and rebuilds the derived state from it.
+/// Restores a backup into a new data folder and rebuilds the derived state from it;
+/// `progress` is told how far the rebuild has come.
 ///
 /// # Errors
 /// [`BackupError`] if `data_dir` is not empty, the backup is invalid, or the rebuild fails.
-pub async fn restore(backup_dir: &Path, data_dir: &Path) -> Result<BackupReport, BackupError> {
+pub async fn restore(
+    backup_dir: &Path,
+    data_dir: &Path,
+    progress: server::ReplayProgress<'_>,
+) -> Result<BackupReport, BackupError> {
     let source = journal_dir(backup_dir);
     if !source.is_dir() {
         return Err(BackupError::NoJournal(backup_dir.to_path_buf()));
     }
     ensure_empty(data_dir)?;
     let report = backup(backup_dir, data_dir)?;
-    server::rebuild(data_dir).await?;
+    server::rebuild(data_dir, progress).await?;
     Ok(report)
 }
 

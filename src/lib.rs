@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod index;
+pub mod metrics;
 pub mod proto;
 pub mod server;
 pub mod store;

@@ -10,7 +10,9 @@ use dunghan::cli::calendar::{self, CalendarArgs};
 use dunghan::cli::catalog::{self as catalog_cli, CatalogArgs};
 use dunghan::cli::file::{self as file_cli, FileArgs};
 use dunghan::cli::files::{self as files_cli, FilesArgs};
+use dunghan::cli::import::{self as import_cli, ImportArgs};
 use dunghan::cli::leaderboard::{self, LeaderboardArgs};
+use dunghan::cli::progress::{Progress, ProgressMode};
 use dunghan::cli::push::{self, PushArgs};
 use dunghan::cli::report::{self, ReportArgs};
 use dunghan::cli::stats::{self, StatsArgs};
@@ -45,8 +47,10 @@ enum Command {
     Check(RebuildArgs),
     /// Show a year of a calendar, or compute a due time by hand.
     Calendar(CalendarArgs),
-    /// Push events from a JSON Lines file to a running server.
+    /// Push events to a running server, from a JSON Lines file or a CSV or XES event log.
     Push(PushArgs),
+    /// Work with event logs (CSV, XES): derive the catalog of a log.
+    Import(ImportArgs),
     /// Load a catalog document into a running server.
     Catalog(CatalogArgs),
     /// Show one file: timeline, control slip, verdict and why, attribution, rules broken.
@@ -64,8 +68,15 @@ enum Command {
     /// Start a server and feed it a simulated province (deterministic for a seed), then keep
     /// serving so it can be queried.
     Demo(DemoArgs),
+    /// Client tokens: `dunghan token new` makes one.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
     /// Make a new client token and print it with the hash to put in the configuration.
-    TokenNew,
+    New,
 }
 
 #[derive(Debug, Args)]
@@ -105,10 +116,14 @@ fn main() -> ExitCode {
             report.and_then(|report| print_json(&report))
         }
         Command::Restore(args) => runtime().and_then(|runtime| {
-            let report = runtime
-                .block_on(dunghan::backup::restore(&args.backup, &args.data_dir))
-                .map_err(|err| err.to_string())?;
-            print_json(&report)
+            let bar = Progress::count(0, "journal records replayed", ProgressMode::Auto);
+            let restored = runtime.block_on(dunghan::backup::restore(
+                &args.backup,
+                &args.data_dir,
+                &|applied, last| show_replay(&bar, applied, last),
+            ));
+            bar.finish();
+            print_json(&restored.map_err(|err| err.to_string())?)
         }),
         Command::Calendar(args) => {
             let stdout = std::io::stdout();
@@ -122,6 +137,11 @@ fn main() -> ExitCode {
                 .block_on(push::run(&args, &mut out))
                 .map_err(|err| err.to_string())
         }),
+        Command::Import(args) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            import_cli::run(&args, &mut out).map_err(|err| err.to_string())
+        }
         Command::Catalog(args) => runtime().and_then(|runtime| {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -186,7 +206,7 @@ fn main() -> ExitCode {
                     .map_err(|err| err.to_string())
             })
         }
-        Command::TokenNew => (|| {
+        Command::Token(TokenCommand::New) => (|| {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             let output = config::token_new_output().map_err(|err| err.to_string())?;
@@ -245,9 +265,13 @@ fn rebuild(args: &RebuildArgs) -> Result<(), String> {
     };
     init_tracing(&config);
     runtime()?.block_on(async {
-        let replayed = server::rebuild(&config.data_dir)
-            .await
-            .map_err(|err| err.to_string())?;
+        let bar = Progress::count(0, "journal records replayed", ProgressMode::Auto);
+        let rebuilt = server::rebuild(&config.data_dir, &|applied, last| {
+            show_replay(&bar, applied, last);
+        })
+        .await;
+        bar.finish();
+        let replayed = rebuilt.map_err(|err| err.to_string())?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         writeln!(out, "rebuilt the state from {replayed} journal records")
@@ -276,6 +300,12 @@ fn check(args: &RebuildArgs) -> Result<(), String> {
             Err("the data is not sound (see the report above)".to_owned())
         }
     })
+}
+
+/// Moves a replay's progress bar: `applied` of the journal's `last` sequence number.
+fn show_replay(bar: &Progress, applied: u64, last: u64) {
+    bar.set_total(last);
+    bar.update(applied, String::new());
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), String> {

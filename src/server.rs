@@ -27,6 +27,7 @@ use crate::auth::{self, Authenticator};
 use crate::catalog_file::{self, Format};
 use crate::config::Config;
 use crate::engine::{CatalogChange, Clock, Engine, EngineConfig, EngineError, EngineHandle};
+use crate::metrics::{self, MetricsError, MetricsServer, RpcMetricsLayer};
 use crate::proto::{self, v1 as pb};
 use crate::store::journal::{journal_dir, Journal, JournalConfig, JournalError};
 use crate::store::{Store, StoreError};
@@ -74,6 +75,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The metrics endpoint could not start.
+    #[error("metrics: {0}")]
+    Metrics(#[from] MetricsError),
 }
 
 /// A running service.
@@ -86,6 +90,7 @@ pub struct Running {
     serving: JoinHandle<Result<(), tonic::transport::Error>>,
     engine_thread: std::thread::JoinHandle<()>,
     hub: crate::alerts::AlertHub,
+    metrics: Option<MetricsServer>,
 }
 
 /// Opens the data, replays the journal, and starts serving.
@@ -93,6 +98,10 @@ pub struct Running {
 /// # Errors
 /// [`ServeError`] naming what could not be opened, recovered or bound.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
+    if config.metrics_listen.is_some() {
+        // Before the journal opens, so that recovery and the startup catalog are measured.
+        metrics::install()?;
+    }
     let hub = crate::alerts::AlertHub::new();
     let alert_hub = hub.clone();
     let sink: Arc<dyn crate::engine::AlertSink> = Arc::new(hub.clone());
@@ -139,6 +148,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     if authenticator.is_open() {
         tracing::warn!(listen = %config.listen, "no tokens configured: serving open, on loopback only");
     }
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(metrics::start(addr, engine.clone(), alert_hub.clone()).await?),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -193,7 +206,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             .map_err(|err| ServeError::Security(err.to_string()))?;
     }
     // Past the limit, calls are refused at once with RESOURCE_EXHAUSTED instead of queueing.
+    // The metrics layer is outside the shedding, so it sees (and counts) the calls shed.
     let router = builder
+        .layer(RpcMetricsLayer)
         .layer(ServiceBuilder::new().load_shed().layer(
             tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests),
         ))
@@ -218,6 +233,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         serving,
         engine_thread,
         hub: alert_hub,
+        metrics,
     })
 }
 
@@ -225,6 +241,12 @@ impl Running {
     /// The engine, for in-process use (tests, the demo).
     pub fn engine(&self) -> &EngineHandle {
         &self.engine
+    }
+
+    /// The address of the metrics endpoint, if `metrics_listen` is configured (the real
+    /// port when configured with port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|metrics| metrics.local_addr)
     }
 
     /// Stops accepting, finishes in-flight calls, syncs the journal and flushes the state.
@@ -237,6 +259,10 @@ impl Running {
         // sequence sent) so the graceful shutdown can finish.
         self.hub.close();
         let served = self.serving.await;
+        // Scrapes read the engine: end them before it stops.
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await;
+        }
         let engine_result = self.engine.shutdown().await;
         let thread = self.engine_thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -320,12 +346,20 @@ async fn load_configured_catalog(
     Ok(())
 }
 
+/// Told how far a replay has come: journal records applied, of the last sequence number
+/// in the journal. Called from a watcher thread a few times a second, and once at the end.
+pub type ReplayProgress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
 /// Deletes the derived state under `data_dir` and rebuilds it from the journal alone;
 /// returns the number of journal records replayed. The service must not be running.
+/// `progress` is told how far the replay has come (for `dunghan rebuild`'s bar).
 ///
 /// # Errors
 /// [`ServeError`] if the journal cannot be read or a record cannot be applied.
-pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
+pub async fn rebuild(
+    data_dir: &std::path::Path,
+    progress: ReplayProgress<'_>,
+) -> Result<u64, ServeError> {
     let state_dir = data_dir.join("state");
     if state_dir.exists() {
         std::fs::remove_dir_all(&state_dir).map_err(|source| ServeError::DataDir {
@@ -335,16 +369,36 @@ pub async fn rebuild(data_dir: &std::path::Path) -> Result<u64, ServeError> {
     }
     let journal = Journal::open(&journal_dir(data_dir), JournalConfig::default())?;
     let records = journal.recovery().records;
+    let last_seq = journal.recovery().last_seq;
     let writer = journal.start_writer()?;
     let store = Store::open(&state_dir)?;
-    let (engine, thread) = Engine::start(
-        store,
-        writer,
-        catalog_file::default_catalog(),
-        EngineConfig::default(),
-        Arc::new(crate::engine::SystemClock),
-        Arc::new(crate::engine::NoAlertSink),
-    )?;
+    let watched = store.clone();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    // The replay runs inside `Engine::start`; a watcher thread reads how far the state has
+    // got (it is committed a chunk at a time) so the engine needs no progress hook.
+    let started = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                if let Ok(applied) = watched.applied_seq() {
+                    progress(applied, last_seq);
+                }
+                std::thread::park_timeout(std::time::Duration::from_millis(100));
+            }
+        });
+        let started = Engine::start(
+            store,
+            writer,
+            catalog_file::default_catalog(),
+            EngineConfig::default(),
+            Arc::new(crate::engine::SystemClock),
+            Arc::new(crate::engine::NoAlertSink),
+        );
+        done.store(true, std::sync::atomic::Ordering::Release);
+        watcher.thread().unpark();
+        started
+    });
+    let (engine, thread) = started?;
+    progress(last_seq, last_seq);
     engine.shutdown().await?;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     Ok(records)

@@ -70,10 +70,20 @@ async fn a_restored_backup_has_every_file_and_counter_of_the_original() {
 
     // Restore into a fresh folder and serve it.
     let restored_dir = backup_dir.path().join("restored");
-    let restored = dunghan::backup::restore(&dest, &restored_dir)
-        .await
-        .unwrap();
+    let progress = std::sync::Mutex::new(Vec::new());
+    let restored = dunghan::backup::restore(&dest, &restored_dir, &|applied, last| {
+        progress.lock().unwrap().push((applied, last));
+    })
+    .await
+    .unwrap();
     assert_eq!(restored.records, report.records);
+    // The rebuild reports its progress, never backwards, and ends at the last record.
+    let progress = progress.into_inner().unwrap();
+    assert!(
+        progress.windows(2).all(|pair| pair[0].0 <= pair[1].0),
+        "{progress:?}"
+    );
+    assert_eq!(progress.last(), Some(&(report.last_seq, report.last_seq)));
     let server = TestServer::start_with("2025-04-30 12:00", |config| {
         config.data_dir = restored_dir.clone();
     })

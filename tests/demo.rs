@@ -160,6 +160,7 @@ async fn a_short_demo_stores_every_event_with_the_intended_on_time_rate() {
         listen: "127.0.0.1:0".parse().unwrap(),
         streams: 3,
         exit_when_done: true,
+        metrics_listen: None,
         progress: false,
     };
     assert_eq!(province_config(&options).communes, 1);

@@ -11,7 +11,8 @@ use tonic::{Request, Response, Status, Streaming};
 use super::convert::{self, FieldError};
 use crate::auth::{self, Principal, UnitScope};
 use crate::config::Role;
-use crate::engine::{Candidate, EngineHandle, IngestScope, Outcome};
+use crate::engine::{Candidate, EngineError, EngineHandle, IngestScope, Outcome};
+use crate::metrics;
 use crate::proto::v1 as pb;
 
 /// Acks buffered per stream before the server stops reading requests (backpressure).
@@ -66,11 +67,21 @@ impl IngestApi {
             }
         }
         let ids: Vec<String> = candidates.iter().map(|c| c.event.id.to_string()).collect();
-        let outcomes = self.engine.ingest(scope_of(principal), candidates).await?;
+        let outcomes = self
+            .engine
+            .ingest(scope_of(principal), candidates)
+            .await
+            .inspect_err(|err| {
+                if matches!(err, EngineError::Overloaded) {
+                    metrics::record_shed_events(events.len());
+                }
+            })?;
         for ((idx, outcome), event_id) in positions.into_iter().zip(outcomes).zip(ids) {
             results[idx] = Some(result_of(idx, event_id, outcome));
         }
-        Ok(results.into_iter().flatten().collect())
+        let results: Vec<pb::EventResult> = results.into_iter().flatten().collect();
+        metrics::record_ingest(&results);
+        Ok(results)
     }
 }
 

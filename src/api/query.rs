@@ -10,7 +10,7 @@
 mod files;
 mod rejudge;
 mod reports;
-mod scope;
+pub(crate) mod scope;
 
 use dunghan_domain::clock::judge;
 use dunghan_domain::event::FileHistory;

@@ -26,8 +26,7 @@ pub struct Progress {
 impl Progress {
     /// A bar over `total_bytes` of input (a spinner if the size is unknown).
     pub fn bytes(total_bytes: Option<u64>, mode: ProgressMode) -> Progress {
-        let visible = mode == ProgressMode::Auto && std::io::stderr().is_terminal();
-        if !visible {
+        if !is_visible(mode) {
             return Progress {
                 bar: ProgressBar::hidden(),
             };
@@ -46,9 +45,32 @@ impl Progress {
         Progress { bar }
     }
 
-    /// Moves the bar to `done_bytes` and shows `message` next to it.
-    pub fn update(&self, done_bytes: u64, message: String) {
-        self.bar.set_position(done_bytes);
+    /// A bar over `total` items named `items` (e.g. `journal records`); the total may be
+    /// changed later with [`Progress::set_total`].
+    pub fn count(total: u64, items: &str, mode: ProgressMode) -> Progress {
+        if !is_visible(mode) {
+            return Progress {
+                bar: ProgressBar::hidden(),
+            };
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        // As in `bytes`: `items` is ours (no braces), so the template parses.
+        let style = ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {items} {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        Progress { bar }
+    }
+
+    /// Changes the total the bar counts to.
+    pub fn set_total(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+
+    /// Moves the bar to `done` (bytes or items) and shows `message` next to it.
+    pub fn update(&self, done: u64, message: String) {
+        self.bar.set_position(done);
         self.bar.set_message(message);
     }
 
@@ -56,4 +78,9 @@ impl Progress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// Whether a bar may be drawn: asked for, and stderr is a terminal.
+fn is_visible(mode: ProgressMode) -> bool {
+    mode == ProgressMode::Auto && std::io::stderr().is_terminal()
 }

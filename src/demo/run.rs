@@ -92,6 +92,10 @@ pub struct DemoArgs {
     /// Stop the server when everything is fed, instead of serving until Ctrl-C (tests, CI).
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Also serve Prometheus metrics on this address (`GET /metrics`), as `dunghan serve
+    /// --metrics-listen` does.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The settings of one demo run, checked.
@@ -115,6 +119,8 @@ pub struct DemoOptions {
     pub streams: usize,
     /// Stop when done instead of serving until Ctrl-C.
     pub exit_when_done: bool,
+    /// Address of the metrics endpoint, if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
 }
@@ -258,6 +264,7 @@ impl DemoArgs {
             listen: self.listen,
             streams: self.streams,
             exit_when_done: self.exit_when_done,
+            metrics_listen: self.metrics_listen,
             progress: true,
         })
     }
@@ -315,6 +322,7 @@ pub async fn run_with(options: &DemoOptions, out: &mut dyn Write) -> Result<Demo
     let config = Config {
         listen: options.listen,
         data_dir: data_dir.clone(),
+        metrics_listen: options.metrics_listen,
         ..Config::default()
     };
     let clock = Arc::new(DemoClock::new(period_start));
@@ -352,6 +360,9 @@ pub async fn run_with(options: &DemoOptions, out: &mut dyn Write) -> Result<Demo
             server: server_url.clone(),
             reason: err.to_string(),
         })?;
+    if let Some(metrics_addr) = running.metrics_addr() {
+        writeln!(out, "metrics on http://{metrics_addr}/metrics")?;
+    }
     load_catalog(channel.clone(), &document).await?;
     writeln!(out, "loaded the catalog through CatalogService.LoadCatalog")?;
     let engine = running.engine().clone();
@@ -377,7 +388,8 @@ pub async fn run_with(options: &DemoOptions, out: &mut dyn Write) -> Result<Demo
     let mut alerts = AlertSource::new(channel.clone());
     report.snapshot = snapshot(&engine, &mut alerts).await?;
     report.local_addr = Some(running.local_addr);
-    write_final(out, &report, &server_url)?;
+    let period = (options.start, calendar_date(period_end));
+    write_final(out, &report, &server_url, period)?;
     if options.exit_when_done || report.interrupted {
         running.stop().await?;
         return Ok(report);
@@ -915,10 +927,13 @@ fn short_status(tally: &Tally, now: DateTime<Utc>) -> String {
     )
 }
 
+/// The summary at the end of the feed, and commands to try next; `period` is the first
+/// and last simulated day.
 fn write_final(
     out: &mut dyn Write,
     report: &DemoReport,
     server_url: &str,
+    period: (NaiveDate, NaiveDate),
 ) -> Result<(), DemoError> {
     let view = &report.snapshot;
     writeln!(out)?;
@@ -960,10 +975,7 @@ fn write_final(
         .late_file
         .as_deref()
         .unwrap_or("000.00.00.H99-251201-0001");
-    writeln!(
-        out,
-        "\ntry next, in another terminal (some commands are still being built):"
-    )?;
+    writeln!(out, "\ntry next, in another terminal:")?;
     writeln!(
         out,
         "  dunghan file {late}{server}      # a late file: control slip, who answers for it"
@@ -985,7 +997,8 @@ fn write_final(
     writeln!(out, "  dunghan leaderboard{server}")?;
     writeln!(
         out,
-        "  dunghan report --unit tinh{server}      # form II.06a for the whole province"
+        "  dunghan report --unit tinh --from {} --to {}{server}      # form II.06a for the whole province",
+        period.0, period.1
     )?;
     writeln!(out, "  dunghan tail{server}      # alerts as they fire")?;
     Ok(())

@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 pub use catalog::{CatalogChange, CatalogOutcome};
 
 use crate::index::{FilesIndex, SharedIndex};
+use crate::metrics::names::ENGINE_QUEUE_COMMANDS;
 use crate::store::codec::{self, CodecError, JournalEntry, RejudgeEntry};
 use crate::store::journal::{JournalError, JournalWriter, RealDisk};
 use crate::store::{AlertRecord, EmittedAlert, FileSummary, StateBatch, Store, StoreError};
@@ -398,7 +399,10 @@ impl EngineHandle {
         self.commands.try_send(command).map_err(|err| match err {
             TrySendError::Full(_) => EngineError::Overloaded,
             TrySendError::Disconnected(_) => EngineError::Stopped,
-        })
+        })?;
+        // Counted after the send, so the gauge may dip below zero for a moment.
+        metrics::gauge!(ENGINE_QUEUE_COMMANDS).increment(1);
+        Ok(())
     }
 }
 
@@ -488,6 +492,7 @@ impl Engine {
                     Err(_) => break,
                 }
             }
+            metrics::gauge!(ENGINE_QUEUE_COMMANDS).decrement(batch.len() as f64);
             if self.cycle(batch) {
                 break;
             }

@@ -23,13 +23,13 @@ use crate::store::FileSummary;
 
 /// A stored file the caller may see, with its facts and its unit chain.
 #[derive(Debug, Clone)]
-pub(super) struct ScopedFile {
+pub(crate) struct ScopedFile {
     /// The stored summary.
-    pub(super) summary: FileSummary,
+    pub(crate) summary: FileSummary,
     /// Its facts, for the reports.
-    pub(super) facts: FileFacts,
+    pub(crate) facts: FileFacts,
     /// The receiving unit, then its ancestors, on the receipt date; empty if not received.
-    pub(super) ancestry: Vec<UnitId>,
+    pub(crate) ancestry: Vec<UnitId>,
 }
 
 /// Runs a scan or a computation over many files on the blocking pool.
@@ -126,8 +126,9 @@ pub(super) fn subtree(
     Ok(Some(unit))
 }
 
-/// Every stored file the caller may see, received under `subtree` if one is given.
-pub(super) fn scan(
+/// Every stored file the caller may see, received under `subtree` if one is given (also
+/// the per-unit gauges of `crate::metrics`).
+pub(crate) fn scan(
     engine: &EngineHandle,
     catalog: &Catalog,
     principal: &Principal,

@@ -12,7 +12,11 @@ use std::path::Path;
 
 use super::mapping::{LogRow, Mapping};
 use super::{open_rows, read_first_names, resolve_mapping, ImportError, LogFormat, RowRecord};
+use crate::cli::progress::Progress;
 use crate::cli::CliError;
+
+/// Rows read between two moves of the progress bar.
+const PROGRESS_EVERY_ROWS: u64 = 1_000;
 
 /// What a log says about its organisation and activities.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +41,8 @@ pub struct ActivityInventory {
     pub groups: BTreeMap<Option<String>, u64>,
 }
 
-/// Reads the whole log at `path` and derives its catalog document.
+/// Reads the whole log at `path` and derives its catalog document, moving `progress` over
+/// the bytes of the file read.
 ///
 /// # Errors
 /// [`CliError::Read`] if the log or the mapping file cannot be read;
@@ -46,8 +51,12 @@ pub fn derive_from_path(
     path: &Path,
     format: LogFormat,
     mapping: Option<&str>,
+    progress: &Progress,
 ) -> Result<String, CliError> {
     let (mut rows, header) = open_rows(path, format)?;
+    if let Some(total) = rows.total_bytes() {
+        progress.set_total(total);
+    }
     let mut read_ahead = VecDeque::new();
     let mapping = match mapping {
         Some(choice) => resolve_mapping(choice)?,
@@ -66,6 +75,7 @@ pub fn derive_from_path(
     };
     let mut inventory = LogInventory::default();
     let mut activity_idx: BTreeMap<String, usize> = BTreeMap::new();
+    let mut n_rows: u64 = 0;
     loop {
         let record = match read_ahead.pop_front() {
             Some(record) => record,
@@ -76,6 +86,10 @@ pub fn derive_from_path(
         };
         if let RowRecord::Row(row) = record {
             inventory.add(&mapping, &row, &mut activity_idx);
+            n_rows += 1;
+            if n_rows % PROGRESS_EVERY_ROWS == 0 {
+                progress.update(rows.bytes_read(), format!("{n_rows} events"));
+            }
         }
     }
     Ok(derive_catalog(&mapping, &inventory))

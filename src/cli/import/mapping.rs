@@ -204,19 +204,29 @@ impl Mapping {
     /// Maps the rows of one case, in log order, to records: each row becomes exactly one
     /// event or one unreadable record, so nothing is lost silently.
     ///
+    /// The events come out in time order, the order in which they happened and in which
+    /// the service folds them, then the unreadable rows in line order. Sent in line order,
+    /// a handover that the log lists before earlier ones (BPIC15 does) would reach the
+    /// service before the handovers that lead to it, and be refused as coming from
+    /// someone who does not hold the file.
+    ///
     /// Rows are ordered by time (log order breaks ties). The first becomes `received`,
     /// the end (the last row, or the last `end_activity`) becomes `resolved`, and every
     /// other row becomes `handed_over` from the previous row's holder to its own holder,
     /// with the activity as step code. The event id is the file id, `#`, and the row's
     /// 1-based ordinal in the case in log order, so importing again gives duplicates.
+    /// The ordinal has six digits, because the service orders the events of one instant
+    /// by id: unpadded, `#10` would come before `#7` and the handovers of a day would be
+    /// folded out of log order (BPIC15 records dates only).
     pub fn map_case(&self, case: &str, rows: Vec<LogRow>) -> Vec<SourceRecord> {
         let file_id = self.file_id(case);
         let mut records = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
         let mut timed = Vec::with_capacity(rows.len());
         for (row_idx, row) in rows.into_iter().enumerate() {
             match self.check_row(&row) {
                 Ok(at) => timed.push((at, row_idx + 1, row)),
-                Err(message) => records.push(SourceRecord::Unreadable {
+                Err(message) => unreadable.push(SourceRecord::Unreadable {
                     line: row.line,
                     message,
                 }),
@@ -271,7 +281,7 @@ impl Mapping {
             records.push(SourceRecord::Event {
                 line: row.line,
                 event: pb::Event {
-                    event_id: format!("{file_id}#{ordinal}"),
+                    event_id: format!("{file_id}#{ordinal:06}"),
                     file_id: file_id.clone(),
                     occurred_at: Some(timestamp(occurred_at)),
                     source: self.source.clone(),
@@ -280,9 +290,7 @@ impl Mapping {
             });
             previous_holder = Some(holder);
         }
-        records.sort_by_key(|record| match record {
-            SourceRecord::Event { line, .. } | SourceRecord::Unreadable { line, .. } => *line,
-        });
+        records.append(&mut unreadable);
         records
     }
 
@@ -505,14 +513,15 @@ mod tests {
             with(5, "yesterday", "T06", "R2"),
         ];
         let records = mapping.map_case("case-1", rows);
+        // In time order, as the service folds them; the unreadable row last.
         assert_eq!(
             kinds(&records),
-            ["2:Received", "3:Resolved", "4:HandedOver", "5:unreadable"]
+            ["2:Received", "4:HandedOver", "3:Resolved", "5:unreadable"]
         );
         let SourceRecord::Event { event, .. } = &records[0] else {
             panic!()
         };
-        assert_eq!(event.event_id, "wabo-case-1#1");
+        assert_eq!(event.event_id, "wabo-case-1#000001");
         assert_eq!(event.file_id, "wabo-case-1");
         // The received time is the case's start date, before the first event.
         assert_eq!(
@@ -528,10 +537,10 @@ mod tests {
         assert_eq!(received.receiving_unit_id, "wabo-group-1");
         assert_eq!(received.receiving_officer_id, "wabo-r1");
         assert!(received.appointment_at.is_some());
-        let SourceRecord::Event { event, .. } = &records[2] else {
+        let SourceRecord::Event { event, .. } = &records[1] else {
             panic!()
         };
-        assert_eq!(event.event_id, "wabo-case-1#3");
+        assert_eq!(event.event_id, "wabo-case-1#000003");
         let Some(pb::event::Kind::HandedOver(handed)) = &event.kind else {
             panic!()
         };

@@ -26,6 +26,7 @@ use thiserror::Error;
 use self::csv_log::CsvLog;
 use self::mapping::{LogRow, Mapping};
 use self::xes::{Compression, XesLog};
+use super::progress::{Progress, ProgressMode};
 use super::push::{EventSource, SourceRecord};
 use super::CliError;
 
@@ -368,12 +369,15 @@ pub fn run(args: &ImportArgs, out: &mut dyn Write) -> Result<(), CliError> {
                     value: catalog_args.log.display().to_string(),
                     reason: "not a .csv, .xes or .xes.gz file".to_owned(),
                 })?;
+            let progress = Progress::bytes(None, ProgressMode::Auto);
             let document = catalog::derive_from_path(
                 &catalog_args.log,
                 format,
                 catalog_args.mapping.as_deref(),
-            )?;
-            out.write_all(document.as_bytes())?;
+                &progress,
+            );
+            progress.finish();
+            out.write_all(document?.as_bytes())?;
             Ok(())
         }
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,6 +18,7 @@ use super::disk::Disk;
 use super::error::JournalError;
 use super::record::{encode_record, record_len, MAX_PAYLOAD_BYTES};
 use super::{segment_path, Journal, JournalReader, SegmentInfo};
+use crate::metrics::names;
 
 /// A handle on the journal's writer thread; cheap to clone and shared between tasks.
 ///
@@ -314,7 +316,10 @@ impl<D: Disk> Appender<D> {
             .iter()
             .map(|payloads| check_payloads(payloads).map(|()| 0..0))
             .collect();
-        match self.write_batch(requests, &mut results) {
+        let started = Instant::now();
+        let written = self.write_batch(requests, &mut results);
+        metrics::histogram!(names::JOURNAL_COMMIT_SECONDS).record(started.elapsed());
+        match written {
             Ok(n_bytes) => {
                 let n_written: u64 = results
                     .iter()
@@ -322,6 +327,7 @@ impl<D: Disk> Appender<D> {
                     .map(|range| range.end - range.start)
                     .sum();
                 let n_ok = results.iter().filter(|result| result.is_ok()).count() as u64;
+                metrics::histogram!(names::JOURNAL_COMMIT_RECORDS).record(n_written as f64);
                 let shared = &self.shared;
                 shared.appends.fetch_add(n_ok, Ordering::Relaxed);
                 shared.records.fetch_add(n_written, Ordering::Relaxed);
@@ -440,9 +446,11 @@ impl<D: Disk> Appender<D> {
 
     /// Makes the current segment durable and publishes the new synced position.
     fn sync(&mut self) -> Result<(), JournalError> {
+        let started = Instant::now();
         self.disk
             .sync_data(&mut self.file)
             .map_err(|err| JournalError::sync(&self.segment_path, err))?;
+        metrics::histogram!(names::JOURNAL_SYNC_SECONDS).record(started.elapsed());
         self.synced_len = self.written_len;
         self.shared.syncs.fetch_add(1, Ordering::Relaxed);
         let mut view = self.shared.view();
