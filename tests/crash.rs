@@ -24,7 +24,8 @@ use pb::ingest_service_client::IngestServiceClient;
 use support::*;
 
 const CLIENTS: usize = 4;
-const FILES_PER_CLIENT: usize = 500;
+/// Files each client pushes per kill, so that every round has pushes in flight to kill.
+const FILES_PER_CLIENT_PER_KILL: usize = 60;
 const BATCH: usize = 12;
 
 fn free_port() -> u16 {
@@ -95,9 +96,9 @@ async fn connect(port: u16) -> Option<IngestServiceClient<tonic::transport::Chan
 }
 
 /// The events client `c` pushes, in order: each file received, handed over, resolved.
-fn events_of(client: usize) -> Vec<pb::Event> {
+fn events_of(client: usize, files: usize) -> Vec<pb::Event> {
     let mut events = Vec::new();
-    for f in 0..FILES_PER_CLIENT {
+    for f in 0..files {
         let mut file = permit_file(&format!("K{client}-{f:03}"), "2025-03-27 10:00");
         events.append(&mut file);
     }
@@ -158,7 +159,8 @@ async fn acknowledged_events_survive_sigkill() {
     let ack_files: Vec<PathBuf> = (0..CLIENTS)
         .map(|c| dir.path().join(format!("acked-{c}.txt")))
         .collect();
-    let all_events: Vec<Vec<pb::Event>> = (0..CLIENTS).map(events_of).collect();
+    let files = (kills * FILES_PER_CLIENT_PER_KILL).max(500);
+    let all_events: Vec<Vec<pb::Event>> = (0..CLIENTS).map(|c| events_of(c, files)).collect();
     let mut progress = [0_usize; CLIENTS];
     let (mut resent_duplicates, mut interrupted) = (0, 0);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
