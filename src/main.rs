@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+
+/// See the note on `mimalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dunghan::cli::calendar::{self, CalendarArgs};
 use dunghan::cli::catalog::{self as catalog_cli, CatalogArgs};
 use dunghan::cli::file::{self as file_cli, FileArgs};
