@@ -18,7 +18,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use dunghan_domain::catalog::Catalog;
-use dunghan_domain::report::FileFacts;
+use dunghan_domain::report::{
+    self, FactStanding, FileCredits, FileFacts, Leaderboard, Standing, Subject, SubjectKind,
+};
 use dunghan_domain::{FieldCode, FileId, OfficerId, ProcedureCode, UnitId};
 
 use crate::store::FileSummary;
@@ -91,11 +93,102 @@ pub struct Row {
     receipt: Option<(u32, NaiveDate)>,
 }
 
+/// The leaderboard kinds, in the order boards are kept.
+const KINDS: [SubjectKind; 3] = [
+    SubjectKind::Officers,
+    SubjectKind::Units,
+    SubjectKind::Heads,
+];
+
+/// A leaderboard kept as a running sum, so that a file's contribution can be taken out again:
+/// each standing counts the files whose own leaderboard named its subject, and leaves when
+/// none is left (as a leaderboard computed afresh would not have it).
+#[derive(Debug, Clone)]
+struct BoardSum {
+    standings: HashMap<Subject, (Standing, u64)>,
+    total_late_files: u64,
+    total_lateness: i64,
+    unassigned: i64,
+}
+
+impl BoardSum {
+    fn new() -> BoardSum {
+        BoardSum {
+            standings: HashMap::new(),
+            total_late_files: 0,
+            total_lateness: 0,
+            unassigned: 0,
+        }
+    }
+
+    /// Adds (`sign` 1) or takes out (`sign` -1) one file's leaderboard.
+    fn apply(&mut self, board: &Leaderboard, sign: i64) {
+        let add = |total: &mut u64, value: u64| {
+            *total = if sign > 0 {
+                total.saturating_add(value)
+            } else {
+                total.saturating_sub(value)
+            };
+        };
+        add(&mut self.total_late_files, board.total_late_files);
+        self.total_lateness += sign * board.total_lateness.as_secs();
+        self.unassigned += sign * board.unassigned.as_secs();
+        for (subject, theirs) in &board.standings {
+            let (ours, files) = self
+                .standings
+                .entry(subject.clone())
+                .or_insert_with(|| (Standing::empty(subject.clone()), 0));
+            add(files, 1);
+            add(&mut ours.late_files, theirs.late_files);
+            ours.late_working_time = dunghan_domain::WorkingTime::seconds(
+                ours.late_working_time.as_secs() + sign * theirs.late_working_time.as_secs(),
+            );
+            add(&mut ours.files_handled, theirs.files_handled);
+            add(&mut ours.steps_finished, theirs.steps_finished);
+            add(&mut ours.steps_on_time, theirs.steps_on_time);
+            if *files == 0 {
+                self.standings.remove(subject);
+            }
+        }
+    }
+
+    fn add_to(&self, board: &mut Leaderboard) {
+        let mut mine = Leaderboard::empty();
+        mine.total_late_files = self.total_late_files;
+        mine.total_lateness = dunghan_domain::WorkingTime::seconds(self.total_lateness);
+        mine.unassigned = dunghan_domain::WorkingTime::seconds(self.unassigned);
+        mine.standings = self
+            .standings
+            .iter()
+            .map(|(subject, (standing, _))| (subject.clone(), standing.clone()))
+            .collect();
+        *board += &mine;
+    }
+}
+
+/// What a finished file contributes to the leaderboards, as it was and as it is now: the
+/// engine computes both when it re-folds a file, so the index can swap one for the other.
+#[derive(Debug, Clone, Default)]
+pub struct CreditChange {
+    /// The credits the file had before (none if it was not finished and judged).
+    pub old: Option<FileCredits>,
+    /// Its credits now (none if it is not finished and judged).
+    pub new: Option<FileCredits>,
+}
+
 /// The index of every stored file.
 #[derive(Debug, Clone)]
 pub struct FilesIndex {
     slots: HashMap<FileId, u32>,
+    ids: Vec<FileId>,
     rows: Vec<Row>,
+    /// Leaderboards of the finished, judged files of slots below `credited`, per unit chain
+    /// and kind. Built by the engine a slice at a time (see [`FilesIndex::next_to_credit`]),
+    /// kept current as files change, and started again when the catalog changes.
+    boards: HashMap<u32, [BoardSum; 3]>,
+    credited: usize,
+    /// The newest event of any credited file: the boards hold for windows ending after it.
+    credited_until: Option<DateTime<Utc>>,
     fields: Interner<FieldCode>,
     procedures: Interner<ProcedureCode>,
     officers: Interner<OfficerId>,
@@ -111,7 +204,11 @@ impl Default for FilesIndex {
         chains.intern(&Vec::new());
         FilesIndex {
             slots: HashMap::new(),
+            ids: Vec::new(),
             rows: Vec::new(),
+            boards: HashMap::new(),
+            credited: 0,
+            credited_until: None,
             fields: Interner::default(),
             procedures: Interner::default(),
             officers: Interner::default(),
@@ -133,13 +230,19 @@ impl FilesIndex {
     ) -> Result<FilesIndex, E> {
         let mut index = FilesIndex::default();
         for summary in summaries {
-            index.upsert(&summary?, catalog);
+            index.upsert(&summary?, catalog, None);
         }
         Ok(index)
     }
 
-    /// Adds a file, or replaces its row.
-    pub fn upsert(&mut self, summary: &FileSummary, catalog: &Catalog) {
+    /// Adds a file, or replaces its row; `credits` is how its leaderboard contribution
+    /// changed (`None`: unknown, so the boards are built again if they counted the file).
+    pub fn upsert(
+        &mut self,
+        summary: &FileSummary,
+        catalog: &Catalog,
+        credits: Option<&CreditChange>,
+    ) {
         let facts = summary.facts();
         let facts = FileFacts {
             standing: facts.standing,
@@ -167,22 +270,127 @@ impl FilesIndex {
             officer: summary.last_officer().map(|o| self.officers.intern(&o)),
             receipt,
         };
-        match self.slots.get(&summary.file_id) {
-            Some(slot) => {
-                if let Some(existing) = self.rows.get_mut(usize::try_from(*slot).unwrap_or(0)) {
-                    *existing = row;
+        let slot = match self.slots.get(&summary.file_id) {
+            Some(slot) => usize::try_from(*slot).unwrap_or(usize::MAX),
+            None => {
+                let slot = self.rows.len();
+                self.slots.insert(
+                    summary.file_id.clone(),
+                    u32::try_from(slot).unwrap_or(u32::MAX),
+                );
+                self.ids.push(summary.file_id.clone());
+                self.rows.push(row);
+                // A new file lies past the credited slots: the builder will reach it.
+                return;
+            }
+        };
+        let Some(old) = self.rows.get(slot).copied() else {
+            return;
+        };
+        if let Some(existing) = self.rows.get_mut(slot) {
+            *existing = row;
+        }
+        if slot >= self.credited || (!creditable(&old) && !creditable(&row)) {
+            return;
+        }
+        match credits {
+            Some(change) if change.old.is_some() == creditable(&old) => {
+                if let Some(old_credits) = &change.old {
+                    self.apply_credits(old.chain, old_credits, -1);
+                }
+                if let Some(new_credits) = &change.new {
+                    self.apply_credits(row.chain, new_credits, 1);
+                    self.note_credited(&row);
                 }
             }
-            None => {
-                let slot = u32::try_from(self.rows.len()).unwrap_or(u32::MAX);
-                self.slots.insert(summary.file_id.clone(), slot);
-                self.rows.push(row);
-            }
+            _ => self.restart_boards(),
         }
     }
 
-    /// Recomputes every row's unit chain under a changed catalog.
+    /// The next files (at most `max`) the leaderboards still need, as (slot, file, whether
+    /// it must be credited), in slot order; empty once every file is counted.
+    pub fn next_to_credit(&self, max: usize) -> Vec<(usize, FileId, bool)> {
+        let end = self.credited.saturating_add(max).min(self.rows.len());
+        (self.credited..end)
+            .filter_map(|slot| {
+                let row = self.rows.get(slot)?;
+                Some((slot, self.ids.get(slot)?.clone(), creditable(row)))
+            })
+            .collect()
+    }
+
+    /// Records the credits of the file at `slot` (from [`FilesIndex::next_to_credit`], in
+    /// order).
+    pub fn credit(&mut self, slot: usize, credits: Option<&FileCredits>) {
+        if slot != self.credited {
+            return;
+        }
+        if let (Some(credits), Some(row)) = (credits, self.rows.get(slot).copied()) {
+            if creditable(&row) {
+                self.apply_credits(row.chain, credits, 1);
+                self.note_credited(&row);
+            }
+        }
+        self.credited += 1;
+    }
+
+    /// Whether the boards count every finished, judged file.
+    pub fn boards_ready(&self) -> bool {
+        self.credited == self.rows.len()
+    }
+
+    /// The newest event of a credited file (the boards answer windows ending after it).
+    pub fn credited_until(&self) -> Option<DateTime<Utc>> {
+        self.credited_until
+    }
+
+    /// The leaderboard of `kind` over the finished, judged files of the `visible` chains.
+    pub fn board(&self, kind: SubjectKind, visible: &[bool]) -> Leaderboard {
+        let at = KINDS.iter().position(|k| *k == kind).unwrap_or(0);
+        let mut board = Leaderboard::empty();
+        for (chain, sums) in &self.boards {
+            let seen = usize::try_from(*chain)
+                .ok()
+                .and_then(|c| visible.get(c))
+                .copied()
+                .unwrap_or(false);
+            if let (true, Some(sum)) = (seen, sums.get(at)) {
+                sum.add_to(&mut board);
+            }
+        }
+        board
+    }
+
+    /// The file at `slot`.
+    pub fn id(&self, slot: usize) -> Option<&FileId> {
+        self.ids.get(slot)
+    }
+
+    fn apply_credits(&mut self, chain: u32, credits: &FileCredits, sign: i64) {
+        let sums = self
+            .boards
+            .entry(chain)
+            .or_insert_with(|| [BoardSum::new(), BoardSum::new(), BoardSum::new()]);
+        for (sum, kind) in sums.iter_mut().zip(KINDS) {
+            sum.apply(&report::leaderboard(kind, [credits]), sign);
+        }
+    }
+
+    fn note_credited(&mut self, row: &Row) {
+        let newest = row.facts.last_event_at.max(row.facts.finished_at);
+        self.credited_until = self.credited_until.max(newest);
+    }
+
+    fn restart_boards(&mut self) {
+        self.boards.clear();
+        self.credited = 0;
+        self.credited_until = None;
+    }
+
+    /// Recomputes every row's unit chain under a changed catalog; the leaderboards are built
+    /// again, since a catalog change can change who answers for what.
     pub fn rechain(&mut self, catalog: &Catalog) {
+        self.restart_boards();
         self.chain_of.clear();
         for at in 0..self.rows.len() {
             let receipt = self.rows.get(at).and_then(|row| row.receipt);
@@ -249,6 +457,30 @@ impl FilesIndex {
     pub fn officers(&self) -> &Interner<OfficerId> {
         &self.officers
     }
+}
+
+/// Whether a file has leaderboard credits of its own: finished, with a verdict.
+fn creditable(row: &Row) -> bool {
+    facts_creditable(&row.facts)
+}
+
+fn facts_creditable<F, P>(facts: &FileFacts<F, P>) -> bool {
+    facts.standing == FactStanding::Judged
+        && facts.finished_at.is_some()
+        && facts.finished_verdict.is_some()
+}
+
+/// The window a finished file's credits are computed for: everything up to just after its
+/// newest event. Its credits are the same for every window without a start that ends later.
+pub fn credit_window(summary: &FileSummary) -> Option<report::Window> {
+    let finished = summary.finished_at?;
+    let newest = summary.newest_event_at.max(Some(finished))?;
+    report::Window::new(None, newest + chrono::Duration::seconds(1)).ok()
+}
+
+/// Whether a summary has leaderboard credits of its own (see [`creditable`]).
+pub fn summary_creditable(summary: &FileSummary) -> bool {
+    facts_creditable(&summary.facts())
 }
 
 /// The index shared by the engine (the only writer) and the queries.

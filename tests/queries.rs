@@ -887,3 +887,88 @@ async fn queries_see_only_the_callers_subtree() {
     assert_eq!(err.code(), Code::PermissionDenied);
     server.stop().await;
 }
+
+/// Waits until the engine has counted every finished file into the index's leaderboards.
+async fn boards_ready(server: &TestServer) {
+    let engine = server.running.as_ref().unwrap().engine().clone();
+    for _ in 0..500 {
+        if engine.index().read().boards_ready() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the leaderboards were not built in 5 s");
+}
+
+/// Every leaderboard from the index (a window without a start) and the same one re-folded
+/// file by file (the same files, through a window with a start before them all).
+async fn both_ways(
+    server: &TestServer,
+) -> Vec<(pb::GetLeaderboardResponse, pb::GetLeaderboardResponse)> {
+    boards_ready(server).await;
+    let mut query = server.query().await;
+    let mut answers = Vec::new();
+    for subject in [
+        pb::LeaderboardSubject::Officers,
+        pb::LeaderboardSubject::Units,
+        pb::LeaderboardSubject::Heads,
+    ] {
+        for rank_by in [
+            pb::LeaderboardRankBy::LateWorkingTime,
+            pb::LeaderboardRankBy::LateFiles,
+        ] {
+            let request = |start: Option<&str>| pb::GetLeaderboardRequest {
+                subject: subject as i32,
+                rank_by: rank_by as i32,
+                subtree_unit_id: String::new(),
+                period: start.map(|start| pb::Period {
+                    start: Some(ts(start)),
+                    end: None,
+                }),
+                limit: 0,
+            };
+            let indexed = query
+                .get_leaderboard(request(None))
+                .await
+                .unwrap()
+                .into_inner();
+            let refolded = query
+                .get_leaderboard(request(Some("2001-01-01 00:00")))
+                .await
+                .unwrap()
+                .into_inner();
+            answers.push((indexed, refolded));
+        }
+    }
+    answers
+}
+
+#[tokio::test]
+async fn the_indexed_leaderboards_equal_a_refold_of_every_file() {
+    let mut server = TestServer::start(NOW).await;
+    scenario(&server).await;
+    for (indexed, refolded) in both_ways(&server).await {
+        assert!(!indexed.entries.is_empty());
+        assert_eq!(indexed, refolded);
+    }
+    // A finished file changes (its result is returned): its credits are swapped in place.
+    ingest(
+        &server,
+        vec![event(
+            "LATE-RET",
+            "LATE",
+            "2025-04-11 09:00",
+            pb::event::Kind::Returned(pb::event::Returned {}),
+        )],
+    )
+    .await;
+    for (indexed, refolded) in both_ways(&server).await {
+        assert_eq!(indexed, refolded);
+    }
+    // After a restart the engine builds them again from the stored files.
+    let before = both_ways(&server).await;
+    server.restart().await;
+    let after = both_ways(&server).await;
+    assert_eq!(before, after);
+    server.stop().await;
+}

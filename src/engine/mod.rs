@@ -25,6 +25,7 @@ use dunghan_domain::alert::{alert_plan, AlertPlan, Severity};
 use dunghan_domain::catalog::Catalog;
 use dunghan_domain::clock::{judge, Judgement, Policy};
 use dunghan_domain::event::{Event, EventKind, FileHistory, RecordedEvent};
+use dunghan_domain::report;
 use dunghan_domain::stats::{self, CounterKey, Counts};
 use dunghan_domain::{EventId, FileId, StepCode, UnitId};
 use thiserror::Error;
@@ -32,7 +33,7 @@ use tokio::sync::oneshot;
 
 pub use catalog::{CatalogChange, CatalogOutcome};
 
-use crate::index::{FilesIndex, SharedIndex};
+use crate::index::{credit_window, summary_creditable, CreditChange, FilesIndex, SharedIndex};
 use crate::metrics::names::ENGINE_QUEUE_COMMANDS;
 use crate::store::codec::{self, CodecError, JournalEntry, RejudgeEntry};
 use crate::store::journal::{JournalError, JournalWriter, RealDisk};
@@ -202,6 +203,9 @@ impl Default for EngineConfig {
         }
     }
 }
+
+/// Files counted into the leaderboards per slice of engine time (about 10 ms).
+const CREDIT_SLICE_FILES: usize = 256;
 
 /// A cheap handle to the engine thread.
 #[derive(Clone)]
@@ -468,16 +472,27 @@ impl Engine {
     }
 
     fn run(mut self, queue: &Receiver<Command>) {
+        let mut crediting = true;
         loop {
-            let wait = self.time_to_next_deadline();
+            let until_deadline = self.time_to_next_deadline();
+            // While the leaderboards are being built, idle time goes to them.
+            let wait = if crediting {
+                StdDuration::ZERO
+            } else {
+                until_deadline
+            };
             let first = match queue.recv_timeout(wait) {
                 Ok(command) => Some(command),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let Some(first) = first else {
-                if let Err(err) = self.refresh_due() {
-                    tracing::error!(error = %err, "refreshing due files failed");
+                if until_deadline.is_zero() || !crediting {
+                    if let Err(err) = self.refresh_due() {
+                        tracing::error!(error = %err, "refreshing due files failed");
+                    }
+                } else {
+                    crediting = self.credit_some(crediting);
                 }
                 continue;
             };
@@ -496,8 +511,23 @@ impl Engine {
             if self.cycle(batch) {
                 break;
             }
+            crediting = self.credit_some(true);
         }
         tracing::info!("engine stopped");
+    }
+
+    /// One slice of building the leaderboards, if they need it; returns whether more is left.
+    fn credit_some(&mut self, maybe: bool) -> bool {
+        if !maybe && self.index.read().boards_ready() {
+            return false;
+        }
+        match self.credit_slice(CREDIT_SLICE_FILES) {
+            Ok(more) => more,
+            Err(err) => {
+                tracing::error!(error = %err, "building the leaderboards failed");
+                false
+            }
+        }
     }
 
     /// Runs one cycle; returns whether the engine must stop.
@@ -772,6 +802,9 @@ impl Engine {
                 }
                 JournalEntry::Rejudge(entry) => {
                     self.apply_files(std::mem::take(&mut by_file), now, &mut batch)?;
+                    // A file re-folded twice in one batch would take out stale credits: the
+                    // leaderboards are built again after a re-judging (rare).
+                    batch.rechain = true;
                     for replaced in &entry.replaced {
                         self.refold(&replaced.file_id, Vec::new(), seq, now, &mut batch)?;
                     }
@@ -809,8 +842,8 @@ impl Engine {
         self.store.commit(state)?;
         if !pending.summaries.is_empty() || pending.rechain {
             let mut index = self.index.write();
-            for summary in &pending.summaries {
-                index.upsert(summary, &self.catalog);
+            for (summary, credits) in &pending.summaries {
+                index.upsert(summary, &self.catalog, credits.as_ref());
             }
             if pending.rechain {
                 index.rechain(&self.catalog);
@@ -861,11 +894,17 @@ impl Engine {
         batch: &mut Pending,
     ) -> Result<Judgement, EngineError> {
         let previous = self.store.file(file)?;
-        let mut history = FileHistory::new(file.clone());
-        for record in self.store.event_records(file)? {
-            let recorded = codec::decode_stored_event(&record)?;
-            let _ = history.insert(recorded);
-        }
+        let mut history = self.stored_history(file)?;
+        // A finished file counted in the leaderboards: its credits as they were, to take out.
+        let old_credits = match &previous {
+            Some(previous) if summary_creditable(previous) => {
+                credit_window(previous).map(|window| {
+                    let before = judge(&self.catalog, &self.policy, &history);
+                    report::file_credits(&self.catalog, &before, &window)
+                })
+            }
+            _ => None,
+        };
         for recorded in new {
             let _ = history.insert(recorded);
         }
@@ -892,8 +931,54 @@ impl Engine {
         }
         batch.deltas.retain(|_, delta| !delta.is_zero());
         batch.state.put_file(&summary, previous.as_ref())?;
-        batch.summaries.push(summary);
+        let new_credits = if summary_creditable(&summary) {
+            credit_window(&summary)
+                .map(|window| report::file_credits(&self.catalog, &judgement, &window))
+        } else {
+            None
+        };
+        let credits = (old_credits.is_some() || new_credits.is_some()).then_some(CreditChange {
+            old: old_credits,
+            new: new_credits,
+        });
+        batch.summaries.push((summary, credits));
         Ok(judgement)
+    }
+
+    /// A file's stored events.
+    fn stored_history(&self, file: &FileId) -> Result<FileHistory, EngineError> {
+        let mut history = FileHistory::new(file.clone());
+        for record in self.store.event_records(file)? {
+            let recorded = codec::decode_stored_event(&record)?;
+            let _ = history.insert(recorded);
+        }
+        Ok(history)
+    }
+
+    /// Counts up to `max_files` more files into the index's leaderboards; returns whether
+    /// some are left.
+    fn credit_slice(&mut self, max_files: usize) -> Result<bool, EngineError> {
+        let next = self.index.read().next_to_credit(max_files);
+        let mut credits = Vec::with_capacity(next.len());
+        for (slot, file, needs) in next {
+            let credit = match (needs, self.store.file(&file)?) {
+                (true, Some(summary)) => match credit_window(&summary) {
+                    Some(window) => {
+                        let history = self.stored_history(&file)?;
+                        let judgement = judge(&self.catalog, &self.policy, &history);
+                        Some(report::file_credits(&self.catalog, &judgement, &window))
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            credits.push((slot, credit));
+        }
+        let mut index = self.index.write();
+        for (slot, credit) in &credits {
+            index.credit(*slot, credit.as_ref());
+        }
+        Ok(!index.boards_ready())
     }
 
     fn journal_rejudge(&mut self, entry: RejudgeEntry) -> Result<u64, EngineError> {
@@ -1085,8 +1170,9 @@ struct Pending {
     state: StateBatch,
     deltas: BTreeMap<Vec<u8>, Counts>,
     alerts: Vec<AlertRecord>,
-    /// Summaries stored in this batch, for the file index once committed.
-    summaries: Vec<FileSummary>,
+    /// Summaries stored in this batch, with how their leaderboard credits changed, for the
+    /// file index once committed.
+    summaries: Vec<(FileSummary, Option<CreditChange>)>,
     /// Whether the catalog changed, so every file's unit chain must be recomputed.
     rechain: bool,
 }

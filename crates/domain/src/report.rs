@@ -789,6 +789,11 @@ pub struct Standing {
 }
 
 impl Standing {
+    /// A subject's standing before any file.
+    pub fn empty(subject: Subject) -> Standing {
+        Standing::new(subject)
+    }
+
     fn new(subject: Subject) -> Standing {
         Standing {
             subject,
@@ -894,6 +899,39 @@ pub fn leaderboard<'a>(
         }
     }
     board
+}
+
+impl Leaderboard {
+    /// A leaderboard of no file.
+    pub fn empty() -> Leaderboard {
+        Leaderboard {
+            standings: BTreeMap::new(),
+            total_late_files: 0,
+            total_lateness: WorkingTime::ZERO,
+            unassigned: WorkingTime::ZERO,
+        }
+    }
+}
+
+/// Leaderboards of disjoint sets of files add up to the leaderboard of their union: an
+/// index can keep one per group of files and sum the groups a query covers.
+impl AddAssign<&Leaderboard> for Leaderboard {
+    fn add_assign(&mut self, other: &Leaderboard) {
+        self.total_late_files += other.total_late_files;
+        self.total_lateness += other.total_lateness;
+        self.unassigned += other.unassigned;
+        for (subject, theirs) in &other.standings {
+            let ours = self
+                .standings
+                .entry(subject.clone())
+                .or_insert_with(|| Standing::new(subject.clone()));
+            ours.late_files += theirs.late_files;
+            ours.late_working_time += theirs.late_working_time;
+            ours.files_handled += theirs.files_handled;
+            ours.steps_finished += theirs.steps_finished;
+            ours.steps_on_time += theirs.steps_on_time;
+        }
+    }
 }
 
 impl Leaderboard {

@@ -15,10 +15,10 @@ use dunghan_domain::event::FileHistory;
 use dunghan_domain::report::{
     self, channel_code, Coverage, FileCredits, RankBy, Subject, SubjectKind, VerdictCounts, Window,
 };
-use dunghan_domain::UnitId;
+use dunghan_domain::{FileId, UnitId};
 use tonic::Status;
 
-use super::scope::{self, ScopedFile};
+use super::scope;
 use crate::api::convert;
 use crate::auth::{Principal, UnitScope};
 use crate::engine::EngineHandle;
@@ -290,14 +290,24 @@ pub(super) fn leaderboard(
         &request.subtree_unit_id,
         now,
     )?;
-    let mut credits = Vec::new();
-    for file in scope::scan(engine, &catalog, principal, root.as_ref())? {
-        if !matches!(file.facts.coverage(&window), Coverage::Judged(_)) {
-            continue;
+    let board = match indexed_board(engine, principal, root.as_ref(), &window, query.kind)? {
+        Some(board) => board,
+        None => {
+            let mut credits = Vec::new();
+            for file in scope::scan(engine, &catalog, principal, root.as_ref())? {
+                if !matches!(file.facts.coverage(&window), Coverage::Judged(_)) {
+                    continue;
+                }
+                credits.push(file_credits(
+                    engine,
+                    &catalog,
+                    &file.summary.file_id,
+                    &window,
+                )?);
+            }
+            report::leaderboard(query.kind, &credits)
         }
-        credits.push(file_credits(engine, &catalog, &file, &window)?);
-    }
-    let board = report::leaderboard(query.kind, &credits);
+    };
     let total = board.total_lateness;
     let entries = board
         .ranked(query.rank_by, query.limit)
@@ -339,18 +349,66 @@ pub(super) fn leaderboard(
     })
 }
 
+/// The leaderboard of a window without a start from the index: the finished files' credits
+/// kept per unit chain, plus the open files covered, re-folded. `None` when the index cannot
+/// answer (its leaderboards are still being built, the window has a start, or a finished
+/// file has events after the window's end); the caller then re-folds every covered file.
+fn indexed_board(
+    engine: &EngineHandle,
+    principal: &Principal,
+    root: Option<&UnitId>,
+    window: &Window,
+    kind: SubjectKind,
+) -> Result<Option<report::Leaderboard>, Status> {
+    if window.start().is_some() {
+        return Ok(None);
+    }
+    let (mut board, open) = {
+        let index = engine.index().read();
+        if !index.boards_ready() || index.credited_until().is_some_and(|at| at >= window.end()) {
+            return Ok(None);
+        }
+        let visible = scope::visible_chains(&index, principal, root);
+        let board = index.board(kind, &visible);
+        // Covered files not counted in the boards: those still open at the window's end.
+        let open: Vec<FileId> = index
+            .rows()
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| {
+                row.facts.finished_at.is_none()
+                    && matches!(row.facts.coverage(window), Coverage::Judged(_))
+                    && usize::try_from(row.chain)
+                        .ok()
+                        .and_then(|chain| visible.get(chain))
+                        .copied()
+                        .unwrap_or(false)
+            })
+            .filter_map(|(slot, _)| index.id(slot).cloned())
+            .collect();
+        (board, open)
+    };
+    let catalog = engine.catalog();
+    let mut credits = Vec::with_capacity(open.len());
+    for file in &open {
+        credits.push(file_credits(engine, &catalog, file, window)?);
+    }
+    board += &report::leaderboard(kind, &credits);
+    Ok(Some(board))
+}
+
 /// Re-folds a file's events before the window's end under the catalog in force and returns
 /// what it contributes to the leaderboards.
 fn file_credits(
     engine: &EngineHandle,
     catalog: &Catalog,
-    file: &ScopedFile,
+    file: &FileId,
     window: &Window,
 ) -> Result<FileCredits, Status> {
-    let Some(stored) = engine.history(&file.summary.file_id)? else {
+    let Some(stored) = engine.history(file)? else {
         return Ok(FileCredits::default());
     };
-    let mut history = FileHistory::new(file.summary.file_id.clone());
+    let mut history = FileHistory::new(file.clone());
     for recorded in stored.ordered() {
         if recorded.event.occurred_at < window.end() {
             let _ = history.insert(recorded.clone());

@@ -387,6 +387,20 @@ proptest! {
     }
 
     #[test]
+    fn leaderboards_of_disjoint_files_add_up(
+        files in proptest::collection::vec(credits_strategy(), 0..20),
+        split in 0_usize..20,
+    ) {
+        let split = split.min(files.len());
+        for kind in [SubjectKind::Officers, SubjectKind::Units, SubjectKind::Heads] {
+            let mut sum = Leaderboard::empty();
+            sum += &leaderboard(kind, &files[..split]);
+            sum += &leaderboard(kind, &files[split..]);
+            prop_assert_eq!(&sum, &leaderboard(kind, &files));
+        }
+    }
+
+    #[test]
     fn officer_shares_add_up_to_the_total_lateness(
         files in proptest::collection::vec(credits_strategy(), 0..20),
         rotate in 0_usize..20,
