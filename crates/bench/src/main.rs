@@ -89,6 +89,10 @@ struct Args {
     /// Write the results as Markdown to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only time the workload generator over the largest file count (no system is run), to
+    /// know how much of the machine the client side takes.
+    #[arg(long)]
+    generator_only: bool,
     /// Keep the data folders (for inspection) instead of deleting them after each system.
     #[arg(long)]
     keep_data: bool,
@@ -120,8 +124,10 @@ pub(crate) struct Scale {
     pub(crate) leaderboard: Option<Summary>,
     pub(crate) report: Option<Summary>,
     pub(crate) file: Option<Summary>,
-    /// Resident memory of the server, bytes.
+    /// Resident memory of the server after the queries, bytes.
     pub(crate) memory: u64,
+    /// Resident memory of the server right after the ingest, before the queries, bytes.
+    pub(crate) memory_after_ingest: u64,
     /// Data folder on disk, bytes.
     pub(crate) disk: u64,
     /// Verdict totals of the stats query (a check that both hold the same files).
@@ -140,8 +146,11 @@ pub(crate) struct Run {
     /// The batched ingest over every scale.
     pub(crate) batched: Ingest,
     pub(crate) single: Ingest,
-    /// From the ack of a rule-breaking event to its alert at a tailing client.
+    /// From the ack of a rule-breaking event to its alert at a tailing client (zero when
+    /// the alert arrived first).
     pub(crate) alerts: Option<Summary>,
+    /// From sending that event to its alert at the tailing client.
+    pub(crate) alerts_from_send: Option<Summary>,
     /// Alerts that never arrived within 5 s.
     pub(crate) alerts_missed: usize,
     /// From SIGKILL to the first answered stats query.
@@ -164,6 +173,20 @@ async fn main() -> Result<()> {
     args.files.dedup();
     if args.files.first() == Some(&0) || args.files.is_empty() {
         bail!("--files {:?}: give positive file counts", args.files);
+    }
+    if args.generator_only {
+        let files = args.files.last().copied().unwrap_or(0);
+        let started = Instant::now();
+        let info = stream_segment(args.seed, 0, files, |_| true);
+        let elapsed = started.elapsed();
+        println!(
+            "generated {} events of {} files in {:.1} s: {:.0} events/s on one core",
+            info.events,
+            info.files,
+            elapsed.as_secs_f64(),
+            per_second(info.events, elapsed)
+        );
+        return Ok(());
     }
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
@@ -268,6 +291,7 @@ async fn measure<S: System>(args: &Args, context: &Context, system: &mut S) -> R
             ingest.elapsed.as_secs_f64(),
             per_second(ingest.events, ingest.elapsed)
         );
+        let memory_after_ingest = system.memory_bytes()?;
         let period = match (first_arrival, info.last_arrival) {
             (Some(first), Some(last)) => workload::report_period(first, last)?,
             _ => bail!("the workload of {files} files has no arrivals"),
@@ -282,6 +306,10 @@ async fn measure<S: System>(args: &Args, context: &Context, system: &mut S) -> R
             period,
         )
         .await?;
+        let scale = Scale {
+            memory_after_ingest,
+            ..scale
+        };
         eprintln!("{}", report::scale_summary(name, &scale));
         scales.push(scale);
     }
@@ -303,7 +331,7 @@ async fn measure<S: System>(args: &Args, context: &Context, system: &mut S) -> R
     );
 
     eprintln!("{name}: alert latency, {} alerts", args.alerts);
-    let (alerts, alerts_missed) = alert_latency(args, context, system).await?;
+    let (alerts, alerts_from_send, alerts_missed) = alert_latency(args, context, system).await?;
     stored_files += u64::try_from(args.alerts).unwrap_or(0);
 
     eprintln!("{name}: SIGKILL and recovery with {stored_files} files");
@@ -315,6 +343,7 @@ async fn measure<S: System>(args: &Args, context: &Context, system: &mut S) -> R
         batched,
         single,
         alerts,
+        alerts_from_send,
         alerts_missed,
         recovery,
         recovery_files: stored_files,
@@ -528,6 +557,7 @@ async fn measure_scale<S: System>(
         report,
         file,
         memory: system.memory_bytes()?,
+        memory_after_ingest: 0,
         disk: system.disk_bytes()?,
         totals,
         report_received,
@@ -575,7 +605,7 @@ async fn alert_latency<S: System>(
     args: &Args,
     context: &Context,
     system: &S,
-) -> Result<(Option<Summary>, usize)> {
+) -> Result<(Option<Summary>, Option<Summary>, usize)> {
     let province = &context.province;
     let procedure = province
         .procedures
@@ -595,6 +625,7 @@ async fn alert_latency<S: System>(
         .tail_alerts(pb::AlertKind::AppointmentInflated)
         .await?;
     let mut samples = Samples::default();
+    let mut from_send = Samples::default();
     let mut missed = 0;
     let run = Utc::now().timestamp();
     for index in 0..args.alerts {
@@ -613,6 +644,7 @@ async fn alert_latency<S: System>(
                 appointment_at: Some(timestamp(now + chrono::Duration::days(400))),
             })),
         };
+        let sent = Instant::now();
         let tally = system.ingest(0, vec![event]).await?;
         let acked = Instant::now();
         if tally.accepted != 1 {
@@ -625,6 +657,7 @@ async fn alert_latency<S: System>(
                 Ok(Some((arrived, at))) if arrived == file_id => {
                     // An alert that reached the client before the ack counts as zero.
                     samples.push(at.saturating_duration_since(acked));
+                    from_send.push(at.saturating_duration_since(sent));
                     break;
                 }
                 Ok(Some(_)) => continue,
@@ -637,7 +670,7 @@ async fn alert_latency<S: System>(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok((samples.summary(), missed))
+    Ok((samples.summary(), from_send.summary(), missed))
 }
 
 fn shard_of(file_id: &str, shards: usize) -> usize {

@@ -54,6 +54,9 @@ WITH finished AS (
     SELECT u.top_unit AS unit, sum(r.early) AS early, sum(r.on_time) AS on_time,
            sum(r.late) AS late, sum(r.not_counted) AS not_counted
     FROM rollup r JOIN units u ON u.unit_id = r.unit_id
+    -- Files refused at the desk have no receiving unit, so no place in the province's
+    -- subtree (as in dunghan's answer for the province).
+    WHERE r.unit_id <> ''
     GROUP BY u.top_unit
 ), open AS (
     SELECT u.top_unit AS unit,

@@ -144,14 +144,14 @@ fn write_table(out: &mut String, runs: &[Run]) -> Result<()> {
 fn write_checks(out: &mut String, runs: &[Run]) -> Result<()> {
     writeln!(out, "Checks: what each system holds and answers at each scale (province-wide stats totals; files received in the II.06a period).")?;
     writeln!(out)?;
-    writeln!(out, "| system | files | events | accepted | duplicates | other | early | on time | late | within time | overdue | not counted | stats rows | II.06a period | II.06a received |")?;
-    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")?;
+    writeln!(out, "| system | files | events | accepted | duplicates | other | early | on time | late | within time | overdue | not counted | stats rows | II.06a period | II.06a received | MB resident after ingest |")?;
+    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")?;
     for run in runs {
         for scale in &run.scales {
             let t = &scale.totals;
             writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} – {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} – {} | {} | {:.0} |",
                 run.system,
                 scale.files,
                 scale.events,
@@ -167,7 +167,8 @@ fn write_checks(out: &mut String, runs: &[Run]) -> Result<()> {
                 t.rows,
                 scale.period.0.format("%Y-%m-%d %H:%M"),
                 scale.period.1.format("%Y-%m-%d %H:%M"),
-                scale.report_received
+                scale.report_received,
+                scale.memory_after_ingest as f64 / 1e6
             )?;
         }
     }
@@ -321,6 +322,18 @@ fn rows(runs: &[Run]) -> Vec<Row> {
             bound: 100.0,
         }),
         &summaries(|run| run.alerts),
+        true,
+    ));
+    rows.push(latency_row(
+        "alert, event sent to tailing client, p50",
+        None,
+        &summaries(|run| run.alerts_from_send),
+        false,
+    ));
+    rows.push(latency_row(
+        "alert, event sent to tailing client, p99",
+        None,
+        &summaries(|run| run.alerts_from_send),
         true,
     ));
     rows.push(Row {
