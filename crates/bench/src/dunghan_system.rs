@@ -246,6 +246,10 @@ impl System for Dunghan {
         system::vm_rss(self.pid()?)
     }
 
+    fn cpu_seconds(&self) -> Result<f64> {
+        system::cpu_seconds(self.pid()?)
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         system::du_bytes(&self.data_dir)
     }

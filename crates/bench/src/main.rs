@@ -109,6 +109,8 @@ pub(crate) struct Ingest {
     pub(crate) calls: Option<Summary>,
     /// Outcomes.
     pub(crate) tally: Tally,
+    /// CPU time the server used during the phase, seconds.
+    pub(crate) server_cpu: f64,
 }
 
 /// Measurements at one file count.
@@ -277,12 +279,15 @@ async fn measure<S: System>(args: &Args, context: &Context, system: &mut S) -> R
             "{name}: ingesting files {}..{files} in batches",
             stored_files + 1
         );
-        let (ingest, calls, info) = ingest_batched(args, system, stored_files, files).await?;
+        let cpu_before = system.cpu_seconds()?;
+        let (mut ingest, calls, info) = ingest_batched(args, system, stored_files, files).await?;
+        ingest.server_cpu = system.cpu_seconds()? - cpu_before;
         stored_files += info.files;
         stored_events += info.events;
         first_arrival = first_arrival.or(info.first_arrival);
         batched.events += ingest.events;
         batched.elapsed += ingest.elapsed;
+        batched.server_cpu += ingest.server_cpu;
         add_tally(&mut batched.tally, ingest.tally);
         batched_calls.extend(calls);
         eprintln!(
@@ -321,7 +326,9 @@ async fn measure<S: System>(args: &Args, context: &Context, system: &mut S) -> R
         args.single_clients
     );
     system.open_clients(args.single_clients).await?;
-    let (single, single_files) = ingest_single(args, system, largest).await?;
+    let cpu_before = system.cpu_seconds()?;
+    let (mut single, single_files) = ingest_single(args, system, largest).await?;
+    single.server_cpu = system.cpu_seconds()? - cpu_before;
     stored_files += single_files;
     eprintln!(
         "{name}: {} events in {:.1} s ({:.0} events/s)",

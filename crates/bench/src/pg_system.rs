@@ -511,6 +511,17 @@ impl System for Postgres {
         Ok(total)
     }
 
+    fn cpu_seconds(&self) -> Result<f64> {
+        let postmaster = self.postmaster()?;
+        let mut total = system::cpu_seconds(postmaster)?;
+        for child in system::children(postmaster) {
+            // The backends of the ingest connections live through a phase; a process that
+            // exits between listing and reading has nothing left to count.
+            total += system::cpu_seconds(child).unwrap_or(0.0);
+        }
+        Ok(total)
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         system::du_bytes(&self.setup.data_dir)
     }

@@ -202,6 +202,13 @@ fn rows(runs: &[Run]) -> Vec<Row> {
         }),
         values: each(&|run| Some(per_second(run.batched.events, run.batched.elapsed))),
     });
+    rows.push(Row {
+        what: "server CPU per 1,000 events, batched".to_owned(),
+        unit: "CPU ms",
+        better: Better::Lower,
+        target: None,
+        values: each(&|run| Some(run.batched.server_cpu * 1e6 / run.batched.events.max(1) as f64)),
+    });
     rows.push(latency_row(
         "batched call, ack latency p50",
         None,
@@ -223,6 +230,13 @@ fn rows(runs: &[Run]) -> Vec<Row> {
             bound: 3_000.0,
         }),
         values: each(&|run| Some(per_second(run.single.events, run.single.elapsed))),
+    });
+    rows.push(Row {
+        what: "server CPU per 1,000 events, one event a call".to_owned(),
+        unit: "CPU ms",
+        better: Better::Lower,
+        target: None,
+        values: each(&|run| Some(run.single.server_cpu * 1e6 / run.single.events.max(1) as f64)),
     });
     rows.push(latency_row(
         "one event a call, ack latency p50",

@@ -77,6 +77,9 @@ pub(crate) trait System {
     /// Resident memory of the server's processes, bytes.
     fn memory_bytes(&self) -> Result<u64>;
 
+    /// CPU time (user + system) the server's processes have used so far, seconds.
+    fn cpu_seconds(&self) -> Result<f64>;
+
     /// Bytes the server's data folder takes on disk.
     fn disk_bytes(&self) -> Result<u64>;
 
@@ -107,6 +110,36 @@ pub(crate) fn pss(pid: u32) -> Result<u64> {
     field_kib(&text, "Pss:")
         .map(|kib| kib * 1_024)
         .with_context(|| format!("no Pss line in {path}"))
+}
+
+/// CPU time (user + system) a process has used, seconds (`/proc/<pid>/stat`).
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // Fields after the command name (which may hold spaces), from field 3 (state) on:
+    // utime is field 14, stime field 15, in clock ticks.
+    let after_name = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("{path}: no command name"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> Result<u64> {
+        fields
+            .get(index)
+            .and_then(|field| field.parse().ok())
+            .with_context(|| format!("{path}: field {} is not a number", index + 3))
+    };
+    Ok((ticks(11)? + ticks(12)?) as f64 / clock_ticks_per_second())
+}
+
+/// `getconf CLK_TCK`, 100 if it cannot be read (the value on every Linux target).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// Pids of the children of `parent`.
@@ -181,6 +214,12 @@ mod tests {
         let text = "Name:\tx\nVmRSS:\t  123456 kB\nVmSwap: 0 kB\n";
         assert_eq!(field_kib(text, "VmRSS:"), Some(123_456));
         assert_eq!(field_kib(text, "Pss:"), None);
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable() {
+        let spent = cpu_seconds(std::process::id()).unwrap();
+        assert!(spent >= 0.0, "cpu {spent}");
     }
 
     #[test]
