@@ -54,8 +54,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "dunghan,postgres")]
     systems: Vec<String>,
     /// Scratch folder for both servers' data (emptied of them at the end).
-    #[arg(long)]
-    work_dir: PathBuf,
+    #[arg(long, required_unless_present = "generator_only")]
+    work_dir: Option<PathBuf>,
     /// The dunghan binary (default: `dunghan` next to this binary).
     #[arg(long)]
     dunghan_bin: Option<PathBuf>,
@@ -190,15 +190,16 @@ async fn main() -> Result<()> {
         );
         return Ok(());
     }
-    std::fs::create_dir_all(&args.work_dir)
-        .with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let work_dir = args.work_dir.clone().context("--work-dir is required")?;
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     let context = Arc::new(Context::new(args.seed)?);
     let started = Utc::now();
     let mut runs = Vec::new();
     for name in &args.systems {
         let run = match name.as_str() {
-            "dunghan" => run_dunghan(&args, &context).await?,
-            "postgres" | "postgresql" => run_postgres(&args, &context).await?,
+            "dunghan" => run_dunghan(&args, &work_dir, &context).await?,
+            "postgres" | "postgresql" => run_postgres(&args, &work_dir, &context).await?,
             other => bail!("--systems {other}: choose dunghan or postgres"),
         };
         eprintln!("{}", report::run_summary(&run));
@@ -213,15 +214,15 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn run_dunghan(args: &Args, context: &Arc<Context>) -> Result<Run> {
+async fn run_dunghan(args: &Args, work_dir: &Path, context: &Arc<Context>) -> Result<Run> {
     let binary = match &args.dunghan_bin {
         Some(binary) => binary.clone(),
         None => std::env::current_exe()
             .context("locating this binary")?
             .with_file_name("dunghan"),
     };
-    let data_dir = args.work_dir.join("dunghan-data");
-    let log = args.work_dir.join("dunghan.log");
+    let data_dir = work_dir.join("dunghan-data");
+    let log = work_dir.join("dunghan.log");
     eprintln!(
         "dunghan: starting {} on {}",
         binary.display(),
@@ -235,13 +236,13 @@ async fn run_dunghan(args: &Args, context: &Arc<Context>) -> Result<Run> {
     run
 }
 
-async fn run_postgres(args: &Args, context: &Arc<Context>) -> Result<Run> {
-    let parent = args.work_dir.join("postgres");
+async fn run_postgres(args: &Args, work_dir: &Path, context: &Arc<Context>) -> Result<Run> {
+    let parent = work_dir.join("postgres");
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let run_as = if is_root()? {
         // PostgreSQL refuses to run as root: its folder belongs to the server's user, and
         // the scratch folder must let that user through.
-        make_traversable(&args.work_dir)?;
+        make_traversable(work_dir)?;
         chown(&parent, &args.pg_user)?;
         Some(args.pg_user.clone())
     } else {
@@ -250,7 +251,7 @@ async fn run_postgres(args: &Args, context: &Arc<Context>) -> Result<Run> {
     let setup = PgSetup {
         bin_dir: args.pg_bin.clone(),
         data_dir: parent.join("data"),
-        log: args.work_dir.join("postgres.log"),
+        log: work_dir.join("postgres.log"),
         run_as,
     };
     eprintln!(
