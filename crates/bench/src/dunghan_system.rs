@@ -325,8 +325,10 @@ fn spawn(binary: &Path, data_dir: &Path, log: &Path, port: u16) -> Result<Child>
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(data_dir)
+        // Lifecycle lines only (requests log at debug): the log then shows where a restart
+        // spends its time (journal recovery, replay into the state, serving).
         .arg("--log")
-        .arg("warn")
+        .arg("info")
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(err_file)
