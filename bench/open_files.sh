@@ -76,6 +76,16 @@ end=$(date +%s.%N)
 events=$((files * 2))
 echo "pushed $files open files ($events events) in $(python3 -c "print(round($end-$start,1))") s"
 "$bin" stats --server "$server" | tail -3
+# Province-wide stats, 20 times, each a whole `dunghan stats` process (so the figure
+# includes starting the client and connecting).
+times=()
+for _ in $(seq 20); do
+  t0=$(date +%s%N)
+  "$bin" stats --server "$server" >/dev/null
+  times+=($(( ($(date +%s%N) - t0) / 1000000 )))
+done
+sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+echo "dunghan stats over $files open files, 20 runs of the CLI: median $(echo "$sorted" | sed -n 10p) ms, slowest $(echo "$sorted" | tail -1) ms"
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 echo "resident memory with $files open files: $((rss_kb / 1024)) MB ($(python3 -c "print(round($rss_kb/1024/($files/1e6)))") MB per million open files)"
 echo "data folder: $(du -sm "$work/data" | cut -f1) MB"
