@@ -388,14 +388,7 @@ pub async fn rebuild(
                 std::thread::park_timeout(std::time::Duration::from_millis(100));
             }
         });
-        let started = Engine::start(
-            store,
-            writer,
-            catalog_file::default_catalog(),
-            EngineConfig::default(),
-            Arc::new(crate::engine::SystemClock),
-            Arc::new(crate::engine::NoAlertSink),
-        );
+        let started = start_offline(store, writer);
         done.store(true, std::sync::atomic::Ordering::Release);
         watcher.thread().unpark();
         started
@@ -466,14 +459,7 @@ pub async fn check(data_dir: &std::path::Path) -> Result<CheckReport, ServeError
     }
     let writer = journal.start_writer()?;
     let store = Store::open(&data_dir.join("state"))?;
-    let (engine, thread) = Engine::start(
-        store,
-        writer,
-        catalog_file::default_catalog(),
-        EngineConfig::default(),
-        Arc::new(crate::engine::SystemClock),
-        Arc::new(crate::engine::NoAlertSink),
-    )?;
+    let (engine, thread) = start_offline(store, writer)?;
     let mut files = BTreeSet::new();
     for ((file, event), count) in &seen {
         if *count > 1 {
@@ -514,4 +500,20 @@ pub async fn check(data_dir: &std::path::Path) -> Result<CheckReport, ServeError
     engine.shutdown().await?;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     Ok(report)
+}
+
+/// The engine of an offline command (rebuild, check): the shipped catalog before the stored
+/// changes, the system clock, and no alert subscribers.
+fn start_offline(
+    store: Store,
+    writer: crate::store::journal::JournalWriter<crate::store::journal::RealDisk>,
+) -> Result<(EngineHandle, std::thread::JoinHandle<()>), EngineError> {
+    Engine::start(
+        store,
+        writer,
+        catalog_file::default_catalog(),
+        EngineConfig::default(),
+        Arc::new(crate::engine::SystemClock),
+        Arc::new(crate::engine::NoAlertSink),
+    )
 }

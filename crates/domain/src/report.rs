@@ -287,18 +287,21 @@ pub fn tally<K: Ord>(items: impl IntoIterator<Item = (Option<K>, Coverage)>) -> 
     let mut rows: BTreeMap<K, VerdictCounts> = BTreeMap::new();
     let mut total = VerdictCounts::default();
     for (key, coverage) in items {
-        if coverage == Coverage::Outside {
-            continue;
-        }
-        total.add(coverage);
-        if coverage == Coverage::NotCounted {
-            continue;
-        }
-        if let Some(key) = key {
+        if let (true, Some(key)) = (count_in_total(&mut total, coverage), key) {
             rows.entry(key).or_default().add(coverage);
         }
     }
     Tally { rows, total }
+}
+
+/// Adds a covered file to `total`; returns whether it also counts in its key's row (a file
+/// not counted has no known unit, officer or field).
+fn count_in_total(total: &mut VerdictCounts, coverage: Coverage) -> bool {
+    if coverage == Coverage::Outside {
+        return false;
+    }
+    total.add(coverage);
+    coverage != Coverage::NotCounted
 }
 
 /// [`tally`] for keys that are small numbers below `keys`: one slot per key instead of a
@@ -311,11 +314,7 @@ pub fn tally_dense(
     let mut rows = vec![VerdictCounts::default(); keys];
     let mut total = VerdictCounts::default();
     for (key, coverage) in items {
-        if coverage == Coverage::Outside {
-            continue;
-        }
-        total.add(coverage);
-        if coverage == Coverage::NotCounted {
+        if !count_in_total(&mut total, coverage) {
             continue;
         }
         if let Some(row) = key.and_then(|k| rows.get_mut(usize::try_from(k).ok()?)) {
