@@ -84,7 +84,7 @@ impl<T: Clone + Eq + Hash> Interner<T> {
 pub struct Row {
     /// Its report facts, field and procedure interned.
     pub facts: FileFacts<u32, u32>,
-    /// Its unit chain (see [`FilesIndex::chain`]); chain 0 is the empty chain of a file
+    /// Its unit chain (see [`FilesIndex::chains`]); chain 0 is the empty chain of a file
     /// never received.
     pub chain: u32,
     /// The officer its verdict counts under (see [`FileSummary::last_officer`]).
@@ -478,7 +478,7 @@ pub fn credit_window(summary: &FileSummary) -> Option<report::Window> {
     report::Window::new(None, newest + chrono::Duration::seconds(1)).ok()
 }
 
-/// Whether a summary has leaderboard credits of its own (see [`creditable`]).
+/// Whether a summary has leaderboard credits of its own: finished, with a verdict.
 pub fn summary_creditable(summary: &FileSummary) -> bool {
     facts_creditable(&summary.facts())
 }
