@@ -48,6 +48,49 @@ async fn a_restored_backup_has_every_file_and_counter_of_the_original() {
             .await
             .unwrap();
     }
+    // Files of a procedure the catalog does not know yet are unjudged until a catalog change
+    // adds it: a restore replays both in one batch, and must judge them as the live change
+    // did.
+    let late_ids: Vec<String> = (0..3).map(|i| format!("U{i}")).collect();
+    client
+        .ingest_batch(pb::IngestBatchRequest {
+            events: late_ids
+                .iter()
+                .map(|id| {
+                    event(
+                        &format!("{id}-1"),
+                        id,
+                        "2025-04-01 09:00",
+                        received("2.999999", "ttphvhcc", "cb-mot-cua-1"),
+                    )
+                })
+                .collect(),
+            backfill: false,
+        })
+        .await
+        .unwrap();
+    original
+        .load_catalog_document(
+            r#"
+[[procedure]]
+code = "2.999999"
+name = "Thủ tục thêm sau"
+field = "ho-tich"
+level = "commune"
+effective_from = "2021-01-01"
+deadline = { amount = 4, unit = "working-hours" }
+"#,
+        )
+        .await;
+    let ids: Vec<String> = ids.into_iter().chain(late_ids).collect();
+    let judged = all_files(&original, &ids[40..]).await;
+    assert!(
+        judged
+            .iter()
+            .all(|f| f.judgment.as_ref().unwrap().verdict != pb::Verdict::Unjudged as i32),
+        "{judged:#?}"
+    );
+
     // Back up while the service runs.
     let backup_dir = tempfile::tempdir().unwrap();
     let dest = backup_dir.path().join("backup");

@@ -767,8 +767,11 @@ impl Engine {
         Ok(Some(message))
     }
 
-    /// Applies journal entries to the derived state, atomically, up to the last one's
-    /// sequence. Used by live ingest, catalog changes, replay and rebuild.
+    /// Applies journal entries to the derived state up to the last one's sequence, in atomic
+    /// batches that each bring the state to a journal position: one for a run of events, and
+    /// one at each catalog change or re-judging (whose re-folds read the stored state), so a
+    /// replay of mixed entries reaches the state the live commands reached one by one. Used by
+    /// live ingest, catalog changes, replay and rebuild.
     pub(crate) fn apply_entries(
         &mut self,
         entries: Vec<(u64, JournalEntry)>,
@@ -779,7 +782,8 @@ impl Engine {
         let now = self.clock.now();
         let mut batch = Pending::default();
         let mut by_file: BTreeMap<FileId, Vec<(u64, RecordedEvent, [u8; 32])>> = BTreeMap::new();
-        let mut rejudge_unjudged = false;
+        // The last position whose entry is in `batch` (or `by_file`).
+        let mut applied: Option<u64> = None;
         for (seq, entry) in entries {
             match entry {
                 JournalEntry::Event {
@@ -791,35 +795,48 @@ impl Engine {
                     .or_default()
                     .push((seq, recorded, content_hash)),
                 JournalEntry::Catalog(change) => {
-                    // Events before a catalog change are judged under the old catalog in
-                    // the same way as live: apply them first.
+                    // Events before a catalog change are judged under the old catalog, as
+                    // live, and committed first: the re-folds after the change read the
+                    // stored state (a file's events, its counter contribution), so they
+                    // must find everything before it there, as live commands do.
                     self.apply_files(std::mem::take(&mut by_file), now, &mut batch)?;
+                    self.commit_through(applied, std::mem::take(&mut batch))?;
                     self.catalog = Arc::new(catalog::apply_change(&self.catalog, &change)?);
                     batch
                         .state
                         .put_catalog(seq, codec::encode_catalog_change(&change));
-                    rejudge_unjudged = true;
+                    batch.rechain = true;
+                    self.publish_catalog();
+                    for file in self.store.unjudged_files()? {
+                        self.refold(&file, Vec::new(), seq, now, &mut batch)?;
+                    }
+                    self.commit_through(Some(seq), std::mem::take(&mut batch))?;
                 }
                 JournalEntry::Rejudge(entry) => {
+                    // The same for a re-judging: its re-folds read the stored state.
                     self.apply_files(std::mem::take(&mut by_file), now, &mut batch)?;
-                    // A file re-folded twice in one batch would take out stale credits: the
-                    // leaderboards are built again after a re-judging (rare).
+                    self.commit_through(applied, std::mem::take(&mut batch))?;
+                    // The leaderboards are counted again after a re-judging (rare).
                     batch.rechain = true;
                     for replaced in &entry.replaced {
                         self.refold(&replaced.file_id, Vec::new(), seq, now, &mut batch)?;
                     }
+                    self.commit_through(Some(seq), std::mem::take(&mut batch))?;
                 }
             }
+            applied = Some(seq);
         }
         self.apply_files(by_file, now, &mut batch)?;
-        if rejudge_unjudged {
-            batch.rechain = true;
-            self.publish_catalog();
-            for file in self.store.unjudged_files()? {
-                self.refold(&file, Vec::new(), last_seq, now, &mut batch)?;
-            }
-        }
-        batch.state.set_applied_seq(last_seq);
+        self.commit_through(Some(last_seq), batch)
+    }
+
+    /// Commits `batch` as the state up to journal position `seq`; nothing to do without a
+    /// position (no entry was applied yet).
+    fn commit_through(&self, seq: Option<u64>, mut batch: Pending) -> Result<(), EngineError> {
+        let Some(seq) = seq else {
+            return Ok(());
+        };
+        batch.state.set_applied_seq(seq);
         self.commit(batch)
     }
 
