@@ -176,6 +176,17 @@ pub struct CreditChange {
     pub new: Option<FileCredits>,
 }
 
+impl Row {
+    /// Whether the row's chain is one of the `visible` ones (indexed by chain number).
+    pub fn seen_in(&self, visible: &[bool]) -> bool {
+        usize::try_from(self.chain)
+            .ok()
+            .and_then(|chain| visible.get(chain))
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
 /// The index of every stored file.
 #[derive(Debug, Clone)]
 pub struct FilesIndex {
@@ -349,11 +360,8 @@ impl FilesIndex {
         let at = KINDS.iter().position(|k| *k == kind).unwrap_or(0);
         let mut board = Leaderboard::empty();
         for (chain, sums) in &self.boards {
-            let seen = usize::try_from(*chain)
-                .ok()
-                .and_then(|c| visible.get(c))
-                .copied()
-                .unwrap_or(false);
+            let seen =
+                usize::try_from(*chain).is_ok_and(|c| visible.get(c).copied().unwrap_or(false));
             if let (true, Some(sum)) = (seen, sums.get(at)) {
                 sum.add_to(&mut board);
             }
@@ -441,6 +449,21 @@ impl FilesIndex {
     /// The unit chains: the receiving unit, then its ancestors; chain 0 is empty.
     pub fn chains(&self) -> &[Vec<UnitId>] {
         self.chains.values()
+    }
+
+    /// Numbers the unit `pick` finds on each chain: the distinct units, and per chain the
+    /// number of its unit (`None` where `pick` finds none). For grouping rows by a unit.
+    pub fn chain_units<'a>(
+        &'a self,
+        mut pick: impl FnMut(&'a [UnitId]) -> Option<&'a UnitId>,
+    ) -> (Vec<UnitId>, Vec<Option<u32>>) {
+        let mut units = Interner::default();
+        let per_chain = self
+            .chains()
+            .iter()
+            .map(|chain| pick(chain).map(|unit| units.intern(unit)))
+            .collect();
+        (units.values, per_chain)
     }
 
     /// The interned fields.

@@ -26,16 +26,7 @@ const ITEM_WAIT: Duration = Duration::from_secs(5);
 const QUIET_WAIT: Duration = Duration::from_millis(300);
 
 async fn ingest(server: &TestServer, events: Vec<pb::Event>) -> pb::IngestBatchResponse {
-    let response = server
-        .ingest()
-        .await
-        .ingest_batch(pb::IngestBatchRequest {
-            events,
-            backfill: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let response = server.batch(events).await;
     assert_eq!(response.rejected, 0, "{:?}", response.results);
     response
 }
@@ -169,17 +160,8 @@ fn kind(alert: &pb::Alert) -> pb::AlertKind {
 
 async fn due_of(server: &TestServer, file: &str) -> dunghan::proto::wkt::Timestamp {
     server
-        .query()
+        .file(file)
         .await
-        .get_file(pb::GetFileRequest {
-            file_id: file.to_owned(),
-            as_of: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .file
-        .unwrap()
         .judgment
         .unwrap()
         .explanation

@@ -10,20 +10,9 @@ use dunghan::proto::v1 as pb;
 use support::*;
 
 async fn all_files(server: &TestServer, ids: &[String]) -> Vec<pb::File> {
-    let mut query = server.query().await;
     let mut files = Vec::new();
     for id in ids {
-        let file = query
-            .get_file(pb::GetFileRequest {
-                file_id: id.clone(),
-                as_of: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .file
-            .unwrap();
-        files.push(file);
+        files.push(server.file(id).await);
     }
     files
 }

@@ -10,31 +10,11 @@ use dunghan::proto::v1 as pb;
 use support::*;
 
 async fn batch(server: &TestServer, events: Vec<pb::Event>) -> pb::IngestBatchResponse {
-    server
-        .ingest()
-        .await
-        .ingest_batch(pb::IngestBatchRequest {
-            events,
-            backfill: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    server.batch(events).await
 }
 
 async fn file(server: &TestServer, id: &str) -> pb::File {
-    server
-        .query()
-        .await
-        .get_file(pb::GetFileRequest {
-            file_id: id.to_owned(),
-            as_of: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .file
-        .unwrap()
+    server.file(id).await
 }
 
 fn rejection(response: &pb::IngestBatchResponse, idx: usize) -> (String, String, String) {

@@ -20,16 +20,7 @@ use tonic::Code;
 const NOW: &str = "2025-04-30 12:00";
 
 async fn ingest(server: &TestServer, events: Vec<pb::Event>) {
-    let response = server
-        .ingest()
-        .await
-        .ingest_batch(pb::IngestBatchRequest {
-            events,
-            backfill: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let response = server.batch(events).await;
     assert_eq!(response.rejected, 0, "{:?}", response.results);
 }
 
@@ -163,18 +154,7 @@ fn april() -> pb::Period {
 }
 
 async fn lateness(server: &TestServer, file: &str) -> i64 {
-    let file = server
-        .query()
-        .await
-        .get_file(pb::GetFileRequest {
-            file_id: file.to_owned(),
-            as_of: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .file
-        .unwrap();
+    let file = server.file(file).await;
     // A finished file is judged at its finish, an open one at the request's instant.
     let judged_at = file.judgment.as_ref().unwrap().judged_at;
     assert_eq!(judged_at, file.finished_at.or(Some(ts(NOW))), "judged_at");

@@ -11,31 +11,11 @@ use support::*;
 use tonic::Code;
 
 async fn ingest(server: &TestServer, events: Vec<pb::Event>) -> pb::IngestBatchResponse {
-    server
-        .ingest()
-        .await
-        .ingest_batch(pb::IngestBatchRequest {
-            events,
-            backfill: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    server.batch(events).await
 }
 
 async fn get_file(server: &TestServer, file: &str) -> pb::File {
-    server
-        .query()
-        .await
-        .get_file(pb::GetFileRequest {
-            file_id: file.to_owned(),
-            as_of: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .file
-        .unwrap()
+    server.file(file).await
 }
 
 fn verdict(file: &pb::File) -> pb::Verdict {

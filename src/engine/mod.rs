@@ -492,7 +492,7 @@ impl Engine {
                         tracing::error!(error = %err, "refreshing due files failed");
                     }
                 } else {
-                    crediting = self.credit_some(crediting);
+                    crediting = self.credit_some();
                 }
                 continue;
             };
@@ -511,14 +511,14 @@ impl Engine {
             if self.cycle(batch) {
                 break;
             }
-            crediting = self.credit_some(true);
+            crediting = self.credit_some();
         }
         tracing::info!("engine stopped");
     }
 
     /// One slice of building the leaderboards, if they need it; returns whether more is left.
-    fn credit_some(&mut self, maybe: bool) -> bool {
-        if !maybe && self.index.read().boards_ready() {
+    fn credit_some(&mut self) -> bool {
+        if self.index.read().boards_ready() {
             return false;
         }
         match self.credit_slice(CREDIT_SLICE_FILES) {

@@ -204,19 +204,7 @@ pub fn unit_overview(engine: &EngineHandle) -> Result<Vec<UnitOverview>, Metrics
     })?;
     let index = engine.index().read();
     // Each unit chain starts with the receiving unit (chain 0, never received, has none).
-    let mut units: Vec<UnitId> = Vec::new();
-    let chain_unit: Vec<Option<u32>> = index
-        .chains()
-        .iter()
-        .map(|chain| {
-            let unit = chain.first()?;
-            let at = units.iter().position(|u| u == unit).unwrap_or_else(|| {
-                units.push(unit.clone());
-                units.len() - 1
-            });
-            u32::try_from(at).ok()
-        })
-        .collect();
+    let (units, chain_unit) = index.chain_units(<[UnitId]>::first);
     let (counts, _) = report::tally_dense(
         units.len(),
         index.rows().iter().map(|row| {

@@ -118,6 +118,34 @@ impl TestServer {
         QueryServiceClient::new(self.channel().await)
     }
 
+    /// Sends `events` in one IngestBatch call (live, not backfill) and returns the answer.
+    pub async fn batch(&self, events: Vec<pb::Event>) -> pb::IngestBatchResponse {
+        self.ingest()
+            .await
+            .ingest_batch(pb::IngestBatchRequest {
+                events,
+                backfill: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// A file as GetFile gives it now.
+    pub async fn file(&self, id: &str) -> pb::File {
+        self.query()
+            .await
+            .get_file(pb::GetFileRequest {
+                file_id: id.to_owned(),
+                as_of: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .file
+            .unwrap()
+    }
+
     /// Stops in order and starts again on the same data (a new port).
     pub async fn restart(&mut self) {
         self.running.take().unwrap().stop().await.unwrap();

@@ -61,20 +61,9 @@ pub(super) fn stats(
     // officer, procedure or field, or the channel code; `names` spells each number.
     let (names, chain_keys): (Vec<String>, Vec<Option<u32>>) = match group_by {
         pb::StatsGroupBy::Unspecified | pb::StatsGroupBy::Unit => {
-            let mut units: Vec<String> = Vec::new();
-            let keys = index
-                .chains()
-                .iter()
-                .map(|ancestry| {
-                    let unit = row_unit(ancestry, row_root.as_ref(), depth)?.to_string();
-                    let at = units.iter().position(|u| *u == unit).unwrap_or_else(|| {
-                        units.push(unit);
-                        units.len() - 1
-                    });
-                    u32::try_from(at).ok()
-                })
-                .collect();
-            (units, keys)
+            let (units, keys) =
+                index.chain_units(|ancestry| row_unit(ancestry, row_root.as_ref(), depth));
+            (spell(&units), keys)
         }
         pb::StatsGroupBy::Officer => (spell(index.officers().values()), Vec::new()),
         pb::StatsGroupBy::Procedure => (spell(index.procedures().values()), Vec::new()),
@@ -378,11 +367,7 @@ fn indexed_board(
             .filter(|(_, row)| {
                 row.facts.finished_at.is_none()
                     && matches!(row.facts.coverage(window), Coverage::Judged(_))
-                    && usize::try_from(row.chain)
-                        .ok()
-                        .and_then(|chain| visible.get(chain))
-                        .copied()
-                        .unwrap_or(false)
+                    && row.seen_in(&visible)
             })
             .filter_map(|(slot, _)| index.id(slot).cloned())
             .collect();

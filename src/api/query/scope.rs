@@ -201,11 +201,5 @@ pub(super) fn visible_rows<'a>(
     index: &'a FilesIndex,
     visible: &'a [bool],
 ) -> impl Iterator<Item = &'a Row> + 'a {
-    index.rows().iter().filter(move |row| {
-        usize::try_from(row.chain)
-            .ok()
-            .and_then(|chain| visible.get(chain))
-            .copied()
-            .unwrap_or(false)
-    })
+    index.rows().iter().filter(move |row| row.seen_in(visible))
 }
